@@ -1,0 +1,1 @@
+//! beanstalkd client over blocking. Work in progress: see the project's issues.

@@ -1,0 +1,344 @@
+//! The 25 commands, each a typed value that can only hold valid arguments.
+//!
+//! Grouped by concept: [`put`] for producers, [`reserve`] for taking jobs,
+//! [`job`] for what a worker does with a job it holds, [`peek`] for looking
+//! without taking, [`tubes`] for use/watch/pause and tube lists, [`stats`]
+//! for the three stats commands, and [`quit`].
+//!
+//! Every constructor validates; [`Request::encode`] can then not fail and
+//! never writes a line longer than [`MAX_COMMAND_LINE`] bytes.
+
+use core::time::Duration;
+
+use crate::config::Config;
+use crate::error::{CommandError, Error, ProtocolError};
+use crate::frame::{Head, ReplyWord};
+use crate::response::Response;
+use crate::tube::Tube;
+use crate::write_buf::WriteBuf;
+
+pub mod job;
+pub mod peek;
+pub mod put;
+pub mod quit;
+pub mod reserve;
+pub mod stats;
+pub mod tubes;
+
+pub use job::{Bury, Delete, Kick, KickJob, ReleaseOutcome, Release, Touch};
+pub use peek::{Peek, PeekBuried, PeekDelayed, PeekReady};
+pub use put::{Body, Put, PutOptions, PutReceipt};
+pub use quit::Quit;
+pub use reserve::{Reserve, ReserveJob, ReserveWithTimeout};
+pub use stats::{Stats, StatsJob, StatsTube};
+pub use tubes::{Ignore, ListTubeUsed, ListTubes, ListTubesWatched, PauseTube, Use, Watch};
+
+/// The longest command line beanstalkd reads, CRLF included. A longer line
+/// makes the server discard it and, at some lengths, the next command too.
+pub const MAX_COMMAND_LINE: usize = 224;
+
+/// One beanstalkd command: how to write it and how to read its answer.
+///
+/// Implemented by the 25 command types in this module. Drivers call
+/// [`crate::Connection::send`] with it and, when the reply comes back,
+/// [`Request::from_response`].
+pub trait Request {
+    /// What a successful reply turns into.
+    type Output;
+
+    /// Which command this is; decides which replies fit.
+    const KIND: CommandKind;
+
+    /// Writes the command line (and body, for `put`) into `dst`.
+    fn encode(&self, dst: &mut WriteBuf);
+
+    /// Checks limits that depend on the connection (the job size). Called
+    /// by [`crate::Connection::send`] before anything is encoded.
+    fn check(&self, config: &Config) -> Result<(), CommandError> {
+        let _ = config;
+        Ok(())
+    }
+
+    /// How long a reply may take to come.
+    fn reply_timeout(&self) -> ReplyTimeout {
+        ReplyTimeout::Default
+    }
+
+    /// The tube this command names, for commands whose reply changes the
+    /// connection's `use`/`watch` state.
+    fn session_tube(&self) -> Option<&Tube> {
+        None
+    }
+
+    /// Types the reply to this command.
+    fn from_response(response: Response) -> Result<Self::Output, Error>;
+}
+
+/// How long a driver should wait for a command's reply. The core has no
+/// clock; this is the policy, and drivers apply it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReplyTimeout {
+    /// The server answers at once: wait the driver's default read timeout
+    /// (5 s unless configured).
+    Default,
+    /// The server may hold the reply for up to this long by design
+    /// (`reserve-with-timeout`): wait this plus the default.
+    ServerWait(Duration),
+    /// The server may hold the reply forever (`reserve`): no timeout.
+    Indefinite,
+}
+
+impl ReplyTimeout {
+    /// The read deadline to apply, given the driver's default; `None` means
+    /// wait without limit.
+    ///
+    /// ```
+    /// use beanstalk_proto::ReplyTimeout;
+    /// use std::time::Duration;
+    /// let default = Duration::from_secs(5);
+    /// assert_eq!(ReplyTimeout::Default.resolve(default), Some(default));
+    /// assert_eq!(
+    ///     ReplyTimeout::ServerWait(Duration::from_secs(10)).resolve(default),
+    ///     Some(Duration::from_secs(15))
+    /// );
+    /// assert_eq!(ReplyTimeout::Indefinite.resolve(default), None);
+    /// ```
+    pub fn resolve(self, default: Duration) -> Option<Duration> {
+        match self {
+            Self::Default => Some(default),
+            Self::ServerWait(wait) => Some(wait.saturating_add(default)),
+            Self::Indefinite => None,
+        }
+    }
+}
+
+/// The 25 commands, as a plain tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[allow(missing_docs)] // each variant is the command `name` returns
+pub enum CommandKind {
+    Put,
+    Use,
+    Reserve,
+    ReserveWithTimeout,
+    ReserveJob,
+    Delete,
+    Release,
+    Bury,
+    Touch,
+    Watch,
+    Ignore,
+    Peek,
+    PeekReady,
+    PeekDelayed,
+    PeekBuried,
+    Kick,
+    KickJob,
+    StatsJob,
+    StatsTube,
+    Stats,
+    ListTubes,
+    ListTubeUsed,
+    ListTubesWatched,
+    Quit,
+    PauseTube,
+}
+
+impl CommandKind {
+    /// All 25 commands.
+    pub const ALL: [Self; 25] = [
+        Self::Put,
+        Self::Use,
+        Self::Reserve,
+        Self::ReserveWithTimeout,
+        Self::ReserveJob,
+        Self::Delete,
+        Self::Release,
+        Self::Bury,
+        Self::Touch,
+        Self::Watch,
+        Self::Ignore,
+        Self::Peek,
+        Self::PeekReady,
+        Self::PeekDelayed,
+        Self::PeekBuried,
+        Self::Kick,
+        Self::KickJob,
+        Self::StatsJob,
+        Self::StatsTube,
+        Self::Stats,
+        Self::ListTubes,
+        Self::ListTubeUsed,
+        Self::ListTubesWatched,
+        Self::Quit,
+        Self::PauseTube,
+    ];
+
+    /// The command's name on the wire.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Put => "put",
+            Self::Use => "use",
+            Self::Reserve => "reserve",
+            Self::ReserveWithTimeout => "reserve-with-timeout",
+            Self::ReserveJob => "reserve-job",
+            Self::Delete => "delete",
+            Self::Release => "release",
+            Self::Bury => "bury",
+            Self::Touch => "touch",
+            Self::Watch => "watch",
+            Self::Ignore => "ignore",
+            Self::Peek => "peek",
+            Self::PeekReady => "peek-ready",
+            Self::PeekDelayed => "peek-delayed",
+            Self::PeekBuried => "peek-buried",
+            Self::Kick => "kick",
+            Self::KickJob => "kick-job",
+            Self::StatsJob => "stats-job",
+            Self::StatsTube => "stats-tube",
+            Self::Stats => "stats",
+            Self::ListTubes => "list-tubes",
+            Self::ListTubeUsed => "list-tube-used",
+            Self::ListTubesWatched => "list-tubes-watched",
+            Self::Quit => "quit",
+            Self::PauseTube => "pause-tube",
+        }
+    }
+
+    /// Whether `head` can answer this command, and if so, whether the
+    /// stream is still in sync.
+    ///
+    /// `OUT_OF_MEMORY`, `INTERNAL_ERROR` and `DRAINING` may answer anything.
+    /// `BAD_FORMAT` and `UNKNOWN_COMMAND` are harmless after a one-line
+    /// command, but after `put` they mean the server did not consume the
+    /// body and is reading it as commands, so they break the connection,
+    /// as does `EXPECTED_CRLF`.
+    pub fn check_reply(self, head: &Head<'_>) -> Result<(), ProtocolError> {
+        use ReplyWord as W;
+        let word = head.word();
+        let fits = match word {
+            W::OutOfMemory | W::InternalError | W::Draining => true,
+            W::BadFormat | W::UnknownCommand | W::ExpectedCrlf => {
+                if self == Self::Put || word == W::ExpectedCrlf {
+                    return Err(ProtocolError::Desync {
+                        command: self.name(),
+                        reply: word,
+                    });
+                }
+                true
+            }
+            _ => self.accepts(head),
+        };
+        if fits {
+            Ok(())
+        } else {
+            Err(ProtocolError::UnexpectedReply {
+                command: self.name(),
+                reply: word,
+            })
+        }
+    }
+
+    /// The command-specific replies (success and outcomes).
+    fn accepts(self, head: &Head<'_>) -> bool {
+        use ReplyWord as W;
+        match (self, head) {
+            (Self::Put, Head::Inserted(_) | Head::Buried(Some(_))) => true,
+            (Self::Put, Head::Word(word)) => *word == W::JobTooBig,
+            (Self::Use | Self::ListTubeUsed, Head::Using(_)) => true,
+            (Self::Reserve | Self::ReserveWithTimeout, Head::Reserved { .. }) => true,
+            // TIMED_OUT also answers a plain `reserve` when the client half-closes.
+            (Self::Reserve | Self::ReserveWithTimeout, Head::Word(word)) => {
+                matches!(word, W::DeadlineSoon | W::TimedOut)
+            }
+            (Self::ReserveJob, Head::Reserved { .. }) => true,
+            (Self::Delete, Head::Word(word)) => matches!(word, W::Deleted | W::NotFound),
+            (Self::Release, Head::Buried(None)) => true,
+            (Self::Release, Head::Word(word)) => matches!(word, W::Released | W::NotFound),
+            (Self::Bury, Head::Buried(None)) => true,
+            (Self::Touch, Head::Word(word)) => matches!(word, W::Touched | W::NotFound),
+            (Self::Watch | Self::Ignore, Head::Watching(_)) => true,
+            (Self::Ignore, Head::Word(word)) => *word == W::NotIgnored,
+            (
+                Self::Peek | Self::PeekReady | Self::PeekDelayed | Self::PeekBuried,
+                Head::Found { .. },
+            ) => true,
+            (Self::Kick, Head::Kicked(Some(_))) => true,
+            (Self::KickJob, Head::Kicked(None)) => true,
+            (Self::StatsJob | Self::StatsTube, Head::Ok { .. }) => true,
+            (Self::Stats | Self::ListTubes | Self::ListTubesWatched, Head::Ok { .. }) => true,
+            (Self::PauseTube, Head::Word(word)) => matches!(word, W::Paused | W::NotFound),
+            (
+                Self::ReserveJob
+                | Self::Bury
+                | Self::Peek
+                | Self::PeekReady
+                | Self::PeekDelayed
+                | Self::PeekBuried
+                | Self::KickJob
+                | Self::StatsJob
+                | Self::StatsTube,
+                Head::Word(W::NotFound),
+            ) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Writes `word`, then each number separated by a space, then CRLF.
+pub(crate) fn encode_numbers(dst: &mut WriteBuf, word: &str, numbers: &[u64]) {
+    dst.put_slice(word.as_bytes());
+    for &n in numbers {
+        dst.put_slice(b" ");
+        dst.put_u64(n);
+    }
+    dst.put_crlf();
+}
+
+/// Writes `word <tube>` and the given numbers, then CRLF.
+pub(crate) fn encode_tube(dst: &mut WriteBuf, word: &str, tube: &Tube, numbers: &[u64]) {
+    dst.put_slice(word.as_bytes());
+    dst.put_slice(b" ");
+    dst.put_slice(tube.as_bytes());
+    for &n in numbers {
+        dst.put_slice(b" ");
+        dst.put_u64(n);
+    }
+    dst.put_crlf();
+}
+
+/// Implements [`Request`] for a command whose success is one reply shape:
+/// the encoding, the success pattern, and any overridden trait items.
+macro_rules! request {
+    (
+        $ty:ty => $kind:ident -> $output:ty,
+        encode(|$this:ident, $dst:ident| $encode:expr),
+        reply($ok:pat => $value:expr)
+        $(, $($extra:tt)*)?
+    ) => {
+        impl $crate::cmd::Request for $ty {
+            type Output = $output;
+            const KIND: $crate::cmd::CommandKind = $crate::cmd::CommandKind::$kind;
+
+            fn encode(&self, $dst: &mut $crate::write_buf::WriteBuf) {
+                let $this = self;
+                $encode
+            }
+
+            fn from_response(
+                response: $crate::response::Response,
+            ) -> ::core::result::Result<Self::Output, $crate::error::Error> {
+                #[allow(unused_imports)]
+                use $crate::response::Response as R;
+                match response {
+                    $ok => Ok($value),
+                    other => Err(other.into_error(Self::KIND)),
+                }
+            }
+
+            $($($extra)*)?
+        }
+    };
+}
+pub(crate) use request;

@@ -1,0 +1,386 @@
+//! The per-connection state machine: the queue of commands in flight, the
+//! session state the server has confirmed, and the sticky broken state.
+//!
+//! # How a driver uses it
+//! 1. [`Connection::send`] validates a command, encodes it into a
+//!    [`WriteBuf`] and queues what its reply must look like. Send as many as
+//!    you like before reading: that is pipelining.
+//! 2. Write the `WriteBuf` to the socket.
+//! 3. Read bytes into a `BytesMut` and call [`Connection::poll_response`]
+//!    until it returns `Ok(None)` (it needs more bytes). Each reply comes
+//!    with the [`Token`] that `send` returned, in send order.
+//! 4. On end of stream call [`Connection::handle_eof`]; when giving up on a
+//!    reply (timeout, cancellation) call [`Connection::abandon`].
+//!
+//! Wait for each reply at most [`Connection::next_reply_timeout`], resolved
+//! against your default.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::cmd::{CommandKind, ReplyTimeout, Request};
+use crate::config::Config;
+use crate::error::{CommandError, ProtocolError};
+use crate::frame::{Frame, Head, Limits, Status, parse_frame};
+use crate::response::{Job, Response};
+use crate::tube::Tube;
+use crate::write_buf::WriteBuf;
+
+/// Identifies one command sent on a connection; replies carry the token of
+/// the command they answer. Tokens increase in send order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Token(u64);
+
+impl Token {
+    /// The token's sequence number (0 for the first command).
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// Where the connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum State {
+    /// Accepting commands.
+    Open,
+    /// `quit` was sent: replies to earlier commands may still come, then the
+    /// server closes.
+    Quitting,
+    /// Closed cleanly.
+    Closed,
+    /// Broken by this error; nothing more can be sent or received.
+    Broken(ProtocolError),
+}
+
+/// The `use` and watch state as the server last confirmed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    using: Tube,
+    watching: Vec<Tube>,
+}
+
+impl Default for Session {
+    /// What every new connection starts with: using and watching `default`.
+    fn default() -> Self {
+        Self {
+            using: Tube::DEFAULT,
+            watching: alloc::vec![Tube::DEFAULT],
+        }
+    }
+}
+
+impl Session {
+    /// The tube `put` goes into.
+    pub fn using(&self) -> &Tube {
+        &self.using
+    }
+
+    /// The tubes `reserve` takes from, in the order they were added.
+    pub fn watching(&self) -> &[Tube] {
+        &self.watching
+    }
+
+    /// Whether this is a new connection's state, so nothing needs restoring.
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    fn apply(&mut self, kind: CommandKind, tube: Option<Tube>) {
+        let Some(tube) = tube else { return };
+        match kind {
+            CommandKind::Use => self.using = tube,
+            CommandKind::Watch if !self.watching.contains(&tube) => self.watching.push(tube),
+            CommandKind::Ignore => self.watching.retain(|t| *t != tube),
+            _ => {}
+        }
+    }
+}
+
+/// One command waiting for its reply.
+#[derive(Debug)]
+struct InFlight {
+    token: Token,
+    kind: CommandKind,
+    timeout: ReplyTimeout,
+    /// The tube of a `use`/`watch`/`ignore`, applied to the session when
+    /// the server confirms it.
+    tube: Option<Tube>,
+}
+
+/// A beanstalkd connection without the socket. See the [module
+/// docs](self) for the driving loop.
+///
+/// ```
+/// use beanstalk_proto::{cmd::{Put, Reserve}, Connection, PutOptions, Response, WriteBuf};
+/// use bytes::{Buf, Bytes, BytesMut};
+///
+/// let mut conn = Connection::default();
+/// let mut out = WriteBuf::new();
+/// let put = conn.send(&Put::new("hi", PutOptions::default())?, &mut out)?;
+/// let reserve = conn.send(&beanstalk_proto::cmd::Reserve, &mut out)?;
+/// assert_eq!(out.chunk(), b"put 1024 0 60 2\r\nhi\r\nreserve\r\n");
+///
+/// // The server's replies arrive in pieces.
+/// let mut input = BytesMut::from(&b"INSERTED 1\r\nRESERVED 1 2\r\nh"[..]);
+/// let (token, reply) = conn.poll_response(&mut input)?.unwrap();
+/// assert_eq!((token, reply), (put, Response::Inserted(1)));
+/// assert_eq!(conn.poll_response(&mut input)?, None); // body incomplete
+/// input.extend_from_slice(b"i\r\n");
+/// let (token, reply) = conn.poll_response(&mut input)?.unwrap();
+/// assert_eq!(token, reserve);
+/// let job = <Reserve as beanstalk_proto::Request>::from_response(reply).unwrap();
+/// assert_eq!((job.id, &job.body[..]), (1, &b"hi"[..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    config: Config,
+    limits: Limits,
+    in_flight: VecDeque<InFlight>,
+    next_token: u64,
+    state: State,
+    session: Session,
+}
+
+impl Default for Connection {
+    fn default() -> Self {
+        Self::new(Config::default())
+    }
+}
+
+impl Connection {
+    /// A new connection's state machine with the given limits.
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            limits: config.limits(),
+            in_flight: VecDeque::new(),
+            next_token: 0,
+            state: State::Open,
+            session: Session::default(),
+        }
+    }
+
+    // ---- getters ----
+
+    /// The limits in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Where the connection is in its life.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Whether commands can be sent.
+    pub fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    /// Commands sent whose replies have not been handed out yet.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// The `use`/watch state as the server has confirmed it: what a driver
+    /// restores on a new connection after this one failed.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// How long the next reply may take (the oldest command in flight);
+    /// `None` when nothing is in flight.
+    pub fn next_reply_timeout(&self) -> Option<ReplyTimeout> {
+        self.in_flight.front().map(|entry| entry.timeout)
+    }
+
+    /// The token of the oldest command still waiting for its reply.
+    pub fn next_token(&self) -> Option<Token> {
+        self.in_flight.front().map(|entry| entry.token)
+    }
+
+    // ---- inputs ----
+
+    /// Validates `request`, encodes it into `dst` and queues it.
+    ///
+    /// On error nothing is written and the state is unchanged. `quit`
+    /// queues no reply and closes the connection for sending.
+    pub fn send<R: Request>(&mut self, request: &R, dst: &mut WriteBuf) -> Result<Token, CommandError> {
+        match self.state {
+            State::Open => {}
+            State::Quitting | State::Closed => return Err(CommandError::Closed),
+            State::Broken(cause) => return Err(CommandError::Broken(cause)),
+        }
+        request.check(&self.config)?;
+        let before = dst.tail_len();
+        request.encode(dst);
+        debug_assert!(
+            R::KIND == CommandKind::Put || dst.tail_len() - before <= crate::cmd::MAX_COMMAND_LINE,
+            "validated commands never exceed the server's line limit"
+        );
+        let token = Token(self.next_token);
+        self.next_token += 1;
+        if R::KIND == CommandKind::Quit {
+            self.state = State::Quitting;
+        } else {
+            self.in_flight.push_back(InFlight {
+                token,
+                kind: R::KIND,
+                timeout: request.reply_timeout(),
+                tube: request.session_tube().cloned(),
+            });
+        }
+        Ok(token)
+    }
+
+    /// Takes the next whole reply off the front of `src`.
+    ///
+    /// `Ok(None)` means more bytes are needed. Bodies are split off `src`
+    /// without copying; bodiless replies allocate nothing. Any error is
+    /// sticky: the connection is broken and every later call returns the
+    /// same error.
+    #[must_use = "a reply or an error may be waiting"]
+    pub fn poll_response(&mut self, src: &mut BytesMut) -> Result<Option<(Token, Response)>, ProtocolError> {
+        match self.state {
+            State::Broken(cause) => return Err(cause),
+            State::Closed if src.is_empty() => return Ok(None),
+            _ => {}
+        }
+        if src.is_empty() {
+            return Ok(None);
+        }
+        let frame = match parse_frame(src, &self.limits) {
+            Ok(Status::Complete(frame)) => frame,
+            Ok(Status::Partial) => return Ok(None),
+            Err(error) => return Err(self.fail(error)),
+        };
+        let Some(entry) = self.in_flight.front() else {
+            return Err(self.fail(ProtocolError::Unsolicited(frame.head.word())));
+        };
+        if let Err(error) = entry.kind.check_reply(&frame.head) {
+            return Err(self.fail(error));
+        }
+        if let (CommandKind::Use, Head::Using(name), Some(asked)) = (entry.kind, frame.head, &entry.tube) {
+            if name.as_bytes() != asked.as_bytes() {
+                return Err(self.fail(ProtocolError::TubeMismatch));
+            }
+        }
+        let Some(entry) = self.in_flight.pop_front() else {
+            return Err(self.fail(ProtocolError::Unsolicited(frame.head.word())));
+        };
+        let response = Self::own_frame(frame, &entry).take_from(src);
+        if matches!(response, Response::Using(_) | Response::Watching(_)) {
+            self.session.apply(entry.kind, entry.tube);
+        }
+        Ok(Some((entry.token, response)))
+    }
+
+    /// The peer closed the stream. With nothing in flight and nothing
+    /// half-received this is a clean close; otherwise the connection breaks
+    /// with [`ProtocolError::UnexpectedEof`].
+    pub fn handle_eof(&mut self, unread: &[u8]) -> Result<(), ProtocolError> {
+        if let State::Broken(cause) = self.state {
+            return Err(cause);
+        }
+        if self.in_flight.is_empty() && unread.is_empty() {
+            self.state = State::Closed;
+            Ok(())
+        } else {
+            Err(self.fail(ProtocolError::UnexpectedEof {
+                in_flight: self.in_flight.len(),
+            }))
+        }
+    }
+
+    /// The driver gives up on the replies in flight (a read timed out, or a
+    /// caller stopped waiting mid-reply). Their outcome is unknown and a
+    /// late reply must never answer a later command, so the connection
+    /// breaks for good. Does nothing to an already broken connection.
+    pub fn abandon(&mut self) {
+        if !matches!(self.state, State::Broken(_)) {
+            self.fail(ProtocolError::Abandoned);
+        }
+    }
+
+    fn fail(&mut self, error: ProtocolError) -> ProtocolError {
+        self.state = State::Broken(error);
+        self.in_flight.clear();
+        error
+    }
+
+    /// Builds the owned reply from `frame`, ending its borrow of the read
+    /// buffer; bodies are split off afterwards by [`Taken::take_from`].
+    fn own_frame(frame: Frame<'_>, entry: &InFlight) -> Taken {
+        let response = match frame.head {
+            Head::Reserved { id, len } | Head::Found { id, len } => {
+                return Taken::Body {
+                    line_len: frame.line_len,
+                    body_len: len,
+                    job_id: Some(id),
+                };
+            }
+            Head::Ok { len } => {
+                return Taken::Body {
+                    line_len: frame.line_len,
+                    body_len: len,
+                    job_id: None,
+                };
+            }
+            Head::Inserted(id) => Response::Inserted(id),
+            Head::Buried(id) => Response::Buried(id),
+            Head::Watching(count) => Response::Watching(count),
+            Head::Kicked(count) => Response::Kicked(count),
+            // `use` was checked to echo our own tube: reuse it rather than copy.
+            Head::Using(name) => Response::Using(match &entry.tube {
+                Some(asked) => asked.clone(),
+                None => Tube::from_validated(Bytes::copy_from_slice(name.as_bytes())),
+            }),
+            Head::Word(word) => Response::Word(word),
+        };
+        Taken::Done {
+            response,
+            len: frame.len,
+        }
+    }
+}
+
+/// A reply whose line is parsed and whose bytes are still in the buffer.
+enum Taken {
+    /// No body: drop `len` bytes.
+    Done { response: Response, len: usize },
+    /// A job (with its id) or a YAML body.
+    Body {
+        line_len: usize,
+        body_len: usize,
+        job_id: Option<u64>,
+    },
+}
+
+impl Taken {
+    /// Removes the reply from `src`; bodies are split off, not copied.
+    fn take_from(self, src: &mut BytesMut) -> Response {
+        match self {
+            Self::Done { response, len } => {
+                src.advance(len);
+                response
+            }
+            Self::Body {
+                line_len,
+                body_len,
+                job_id,
+            } => {
+                src.advance(line_len);
+                let body = src.split_to(body_len).freeze();
+                src.advance(2);
+                match job_id {
+                    Some(id) => Response::Job(Job { id, body }),
+                    None => Response::Yaml(body),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Every way a command can fail, split by who is to blame.
+//!
+//! | type | whose fault | what it means for the connection |
+//! |---|---|---|
+//! | [`CommandError`] | the caller's | nothing was sent; the connection is unchanged |
+//! | [`Error::NotFound`] and the other outcomes | nobody's | a normal answer; the connection is fine |
+//! | [`ServerError`] | the server's | a valid reply; the connection is fine |
+//! | [`ProtocolError`] | the peer's (or the network's) | the stream can no longer be trusted; the connection is broken for good |
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::frame::ReplyWord;
+
+/// The caller asked for something the protocol cannot carry.
+///
+/// Returned before anything reaches the wire: the connection's state is
+/// unchanged and it can be used again at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// A tube name must have at least one byte.
+    #[error("tube name is empty")]
+    EmptyTubeName,
+    /// A tube name is longer than the 200 bytes the server accepts.
+    #[error("tube name is {len} bytes long; beanstalkd accepts at most 200")]
+    TubeNameTooLong {
+        /// The length of the rejected name.
+        len: usize,
+    },
+    /// A tube name may not start with `-`.
+    #[error("tube name may not begin with '-'")]
+    TubeNameLeadingHyphen,
+    /// A tube name holds a byte outside `A-Z a-z 0-9 - + / ; . $ _ ( )`.
+    #[error(
+        "tube name has byte {byte:#04x} at index {index}; only A-Z a-z 0-9 - + / ; . $ _ ( ) are allowed"
+    )]
+    TubeNameInvalidByte {
+        /// The offending byte.
+        byte: u8,
+        /// Its position in the name.
+        index: usize,
+    },
+    /// A job body is larger than the connection's configured maximum.
+    #[error("job body is {len} bytes; this connection's limit is {max} (see Config::max_job_size)")]
+    JobTooBig {
+        /// The length of the rejected body.
+        len: usize,
+        /// The limit in force.
+        max: u32,
+    },
+    /// A `reserve-with-timeout` timeout above `i32::MAX` seconds, which
+    /// beanstalkd 1.12 silently misreads (as "forever" or as 0).
+    #[error("reserve timeout of {seconds} s is above 2147483647 s, the largest beanstalkd reads correctly")]
+    TimeoutTooLarge {
+        /// The rejected timeout in seconds.
+        seconds: u32,
+    },
+    /// The connection was closed (after `quit`, or the server closed it
+    /// cleanly); open a new one.
+    #[error("the connection is closed; open a new one")]
+    Closed,
+    /// An earlier failure left the stream in an unknown state; open a new
+    /// connection. The first failure is attached.
+    #[error("the connection is broken ({0}); open a new one")]
+    Broken(ProtocolError),
+}
+
+/// The peer sent something that cannot be trusted, or the stream ended or
+/// was abandoned part-way.
+///
+/// After any of these the connection is broken for good: every later call
+/// fails with [`CommandError::Broken`], so a late reply can never be taken
+/// as the answer to a later command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// No CRLF within the longest line a server can send.
+    #[error("reply line longer than {max} bytes without CRLF")]
+    LineTooLong {
+        /// The longest valid reply line, CRLF included.
+        max: usize,
+    },
+    /// A bare LF, or a CR not followed by LF, inside a reply line.
+    #[error("reply line contains a bare CR or LF; only CRLF ends a line")]
+    BadLineEnding,
+    /// The first word of a reply line is not a beanstalkd reply.
+    #[error("unknown reply word")]
+    UnknownReply,
+    /// A known reply word with arguments that do not parse.
+    #[error("malformed {0} reply")]
+    MalformedReply(ReplyWord),
+    /// A reply announced a body larger than the configured cap.
+    #[error("reply announces a {len}-byte body; the cap is {max}")]
+    BodyTooLarge {
+        /// The announced length.
+        len: u64,
+        /// The cap in force (see [`crate::Config`]).
+        max: usize,
+    },
+    /// A body was not followed by CRLF.
+    #[error("reply body is not followed by CRLF")]
+    BodyNotTerminated,
+    /// A reply arrived while no command was waiting for one.
+    #[error("the server sent {0} while no command was in flight")]
+    Unsolicited(ReplyWord),
+    /// A reply that the command at the head of the queue cannot receive.
+    #[error("`{command}` cannot be answered with {reply}")]
+    UnexpectedReply {
+        /// The command that was waiting.
+        command: &'static str,
+        /// What came instead.
+        reply: ReplyWord,
+    },
+    /// A reply that says the server and client no longer agree on where
+    /// commands begin: BAD_FORMAT, UNKNOWN_COMMAND or EXPECTED_CRLF after a
+    /// `put` means the server may be reading the job body as commands.
+    #[error("{reply} after `{command}`: the server may have read the job body as commands")]
+    Desync {
+        /// The command that was answered.
+        command: &'static str,
+        /// The reply.
+        reply: ReplyWord,
+    },
+    /// `USING` named another tube than the one asked for.
+    #[error("the server answered `use` with another tube's name")]
+    TubeMismatch,
+    /// The stream ended while a reply was expected or partly received.
+    #[error("connection closed by the server with {in_flight} command(s) unanswered")]
+    UnexpectedEof {
+        /// How many commands were still waiting.
+        in_flight: usize,
+    },
+    /// The driver gave up waiting for replies (a timeout or a cancelled
+    /// call); whether the commands in flight took effect is unknown.
+    #[error("replies were abandoned (timeout or cancellation); their outcome is unknown")]
+    Abandoned,
+}
+
+/// An error reply the server may send to any command. The stream is still
+/// in sync, so the connection stays usable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// `OUT_OF_MEMORY`: try again later.
+    #[error("server is out of memory (OUT_OF_MEMORY); try again later")]
+    OutOfMemory,
+    /// `INTERNAL_ERROR`: a server bug. After `delete` the job may already be
+    /// gone from memory but come back after a restart.
+    #[error("server internal error (INTERNAL_ERROR)")]
+    InternalError,
+    /// `BAD_FORMAT`: the server could not parse the command. The client
+    /// validates every argument, so this means a server of another dialect.
+    #[error("server rejected the command line (BAD_FORMAT)")]
+    BadFormat,
+    /// `UNKNOWN_COMMAND`: e.g. `reserve-job` sent to a server older than 1.12.
+    #[error("server does not know the command (UNKNOWN_COMMAND)")]
+    UnknownCommand,
+}
+
+/// The one error type every client call returns.
+///
+/// [`Error::outcome_unknown`] tells whether a command may have taken effect
+/// although no answer arrived (a `put` whose job may exist).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The caller's mistake; nothing was sent.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// The stream broke; the connection is unusable from now on.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// An error reply; the connection is still usable.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// `NOT_FOUND`: no such job (or not reserved by this connection), or no
+    /// such tube, or nothing to peek.
+    #[error("not found")]
+    NotFound,
+    /// `TIMED_OUT`: `reserve-with-timeout` found no job in time.
+    #[error("no job became ready before the reserve timeout")]
+    TimedOut,
+    /// `DEADLINE_SOON`: a job this connection holds is about to time out;
+    /// delete, release or touch it.
+    #[error("a reserved job's time-to-run is about to run out (DEADLINE_SOON)")]
+    DeadlineSoon,
+    /// `NOT_IGNORED`: the last watched tube cannot be ignored.
+    #[error("cannot ignore the only watched tube")]
+    NotIgnored,
+    /// `DRAINING`: the server accepts no new jobs; try another server or
+    /// later. Reserving and deleting still work.
+    #[error("server is draining and accepts no new jobs")]
+    Draining,
+    /// `JOB_TOO_BIG`: the body exceeds the server's `max-job-size`. The
+    /// server discarded it and the connection is in sync.
+    #[error("job body exceeds the server's max-job-size")]
+    JobTooBig,
+    /// The socket failed; the connection is unusable.
+    #[cfg(feature = "std")]
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// No reply within the command's read timeout. The connection is closed;
+    /// the command may or may not have taken effect.
+    #[error("no reply within {0:?}; the command may or may not have taken effect")]
+    ReadTimeout(Duration),
+}
+
+impl Error {
+    /// Whether the command may have reached the server and taken effect
+    /// although no answer was received: true for every failure of the
+    /// connection itself (I/O, timeout, broken stream). A `put` that fails
+    /// this way may have created its job, so retrying it may duplicate it.
+    ///
+    /// ```
+    /// use beanstalk_proto::{Error, ProtocolError};
+    /// assert!(Error::Protocol(ProtocolError::UnexpectedEof { in_flight: 1 }).outcome_unknown());
+    /// assert!(!Error::NotFound.outcome_unknown());
+    /// ```
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            Self::Protocol(_) | Self::ReadTimeout(_) => true,
+            #[cfg(feature = "std")]
+            Self::Io(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the connection can no longer be used and must be replaced.
+    pub fn is_connection_error(&self) -> bool {
+        matches!(
+            self,
+            Self::Protocol(_)
+                | Self::ReadTimeout(_)
+                | Self::Command(CommandError::Closed | CommandError::Broken(_))
+        ) || self.is_io()
+    }
+
+    fn is_io(&self) -> bool {
+        #[cfg(feature = "std")]
+        if let Self::Io(_) = self {
+            return true;
+        }
+        false
+    }
+}
+
+impl fmt::Display for ReplyWord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

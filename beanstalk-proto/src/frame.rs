@@ -1,0 +1,410 @@
+//! Stateless framing of server replies: one reply line and, for the three
+//! replies that carry one, its body.
+//!
+//! Beanstalk framing needs no context: the reply word alone says whether a
+//! body follows (`RESERVED <id> <n>`, `FOUND <id> <n>`, `OK <n>`). This
+//! module therefore works on a plain byte slice and never allocates; it is
+//! the entry point for anyone who brings their own buffers (io_uring,
+//! embedded) and the first fuzz target. [`crate::Connection`] adds the
+//! context: which command each reply answers.
+//!
+//! ```
+//! use beanstalk_proto::frame::{parse_frame, Head, Limits, Status};
+//!
+//! let limits = Limits::default();
+//! // A partial reply is not an error: more bytes are needed.
+//! assert_eq!(parse_frame(b"RESERVED 7 5\r\nhel", &limits), Ok(Status::Partial));
+//! let Status::Complete(frame) = parse_frame(b"RESERVED 7 5\r\nhello\r\nINSERTED", &limits)? else {
+//!     unreachable!()
+//! };
+//! assert_eq!(frame.head, Head::Reserved { id: 7, len: 5 });
+//! assert_eq!(frame.body(b"RESERVED 7 5\r\nhello\r\n"), Some(&b"hello"[..]));
+//! assert_eq!(frame.len, 21);
+//! # Ok::<(), beanstalk_proto::ProtocolError>(())
+//! ```
+
+use crate::error::ProtocolError;
+use crate::tube::is_valid_tube_name;
+
+/// The longest reply line a server can send, CRLF included:
+/// `USING <200-byte name>\r\n`.
+pub const MAX_REPLY_LINE: usize = "USING ".len() + crate::tube::MAX_TUBE_NAME_LEN + 2;
+
+/// Caps on the bodies a reply may announce. A reply over its cap is a
+/// [`ProtocolError::BodyTooLarge`], never an allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest job body accepted in `RESERVED`/`FOUND` replies.
+    pub max_job_body: usize,
+    /// Largest `OK` body (stats and tube lists).
+    pub max_yaml_body: usize,
+}
+
+impl Limits {
+    /// Limits with the given job-body cap and the default YAML cap.
+    pub const fn with_max_job_body(max_job_body: usize) -> Self {
+        Self {
+            max_job_body,
+            max_yaml_body: DEFAULT_MAX_YAML_BODY,
+        }
+    }
+}
+
+/// Default cap for `OK` bodies: room for stats and for a list of thousands of
+/// tubes with long names.
+pub const DEFAULT_MAX_YAML_BODY: usize = 1 << 20;
+
+impl Default for Limits {
+    /// 65,535-byte job bodies (the server's default `max-job-size`) and
+    /// 1 MiB YAML bodies.
+    fn default() -> Self {
+        Self::with_max_job_body(crate::config::DEFAULT_MAX_JOB_SIZE as usize)
+    }
+}
+
+/// The outcome of a parse attempt: a whole frame, or a need for more bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status<T> {
+    /// A whole frame was found at the start of the buffer.
+    Complete(T),
+    /// The buffer holds the beginning of a frame; read more bytes.
+    Partial,
+}
+
+/// The first word of a reply line, without its arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[allow(missing_docs)] // each variant is its wire word, given by `as_str`
+pub enum ReplyWord {
+    Inserted,
+    Buried,
+    ExpectedCrlf,
+    JobTooBig,
+    Draining,
+    Using,
+    Reserved,
+    DeadlineSoon,
+    TimedOut,
+    Deleted,
+    NotFound,
+    Released,
+    Touched,
+    Watching,
+    NotIgnored,
+    Found,
+    Kicked,
+    Ok,
+    Paused,
+    OutOfMemory,
+    InternalError,
+    BadFormat,
+    UnknownCommand,
+}
+
+impl ReplyWord {
+    /// The word as it appears on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Inserted => "INSERTED",
+            Self::Buried => "BURIED",
+            Self::ExpectedCrlf => "EXPECTED_CRLF",
+            Self::JobTooBig => "JOB_TOO_BIG",
+            Self::Draining => "DRAINING",
+            Self::Using => "USING",
+            Self::Reserved => "RESERVED",
+            Self::DeadlineSoon => "DEADLINE_SOON",
+            Self::TimedOut => "TIMED_OUT",
+            Self::Deleted => "DELETED",
+            Self::NotFound => "NOT_FOUND",
+            Self::Released => "RELEASED",
+            Self::Touched => "TOUCHED",
+            Self::Watching => "WATCHING",
+            Self::NotIgnored => "NOT_IGNORED",
+            Self::Found => "FOUND",
+            Self::Kicked => "KICKED",
+            Self::Ok => "OK",
+            Self::Paused => "PAUSED",
+            Self::OutOfMemory => "OUT_OF_MEMORY",
+            Self::InternalError => "INTERNAL_ERROR",
+            Self::BadFormat => "BAD_FORMAT",
+            Self::UnknownCommand => "UNKNOWN_COMMAND",
+        }
+    }
+
+    fn from_wire(word: &[u8]) -> Option<Self> {
+        Some(match word {
+            b"INSERTED" => Self::Inserted,
+            b"BURIED" => Self::Buried,
+            b"EXPECTED_CRLF" => Self::ExpectedCrlf,
+            b"JOB_TOO_BIG" => Self::JobTooBig,
+            b"DRAINING" => Self::Draining,
+            b"USING" => Self::Using,
+            b"RESERVED" => Self::Reserved,
+            b"DEADLINE_SOON" => Self::DeadlineSoon,
+            b"TIMED_OUT" => Self::TimedOut,
+            b"DELETED" => Self::Deleted,
+            b"NOT_FOUND" => Self::NotFound,
+            b"RELEASED" => Self::Released,
+            b"TOUCHED" => Self::Touched,
+            b"WATCHING" => Self::Watching,
+            b"NOT_IGNORED" => Self::NotIgnored,
+            b"FOUND" => Self::Found,
+            b"KICKED" => Self::Kicked,
+            b"OK" => Self::Ok,
+            b"PAUSED" => Self::Paused,
+            b"OUT_OF_MEMORY" => Self::OutOfMemory,
+            b"INTERNAL_ERROR" => Self::InternalError,
+            b"BAD_FORMAT" => Self::BadFormat,
+            b"UNKNOWN_COMMAND" => Self::UnknownCommand,
+            _ => return None,
+        })
+    }
+}
+
+/// A parsed reply line. Borrowed from the input; no allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Head<'a> {
+    /// `INSERTED <id>`
+    Inserted(u64),
+    /// `BURIED <id>` (after `put`) or `BURIED` (after `bury`/`release`).
+    Buried(Option<u64>),
+    /// `USING <tube>`; the name has been checked against the tube charset.
+    Using(&'a str),
+    /// `RESERVED <id> <bytes>`, followed by a body.
+    Reserved {
+        /// Job id.
+        id: u64,
+        /// Body length.
+        len: usize,
+    },
+    /// `FOUND <id> <bytes>`, followed by a body.
+    Found {
+        /// Job id.
+        id: u64,
+        /// Body length.
+        len: usize,
+    },
+    /// `OK <bytes>`, followed by a YAML body.
+    Ok {
+        /// Body length.
+        len: usize,
+    },
+    /// `WATCHING <count>`
+    Watching(u64),
+    /// `KICKED <count>` (after `kick`) or `KICKED` (after `kick-job`).
+    Kicked(Option<u64>),
+    /// Any reply without arguments.
+    Word(ReplyWord),
+}
+
+impl Head<'_> {
+    /// The reply's first word.
+    pub const fn word(&self) -> ReplyWord {
+        match self {
+            Self::Inserted(_) => ReplyWord::Inserted,
+            Self::Buried(_) => ReplyWord::Buried,
+            Self::Using(_) => ReplyWord::Using,
+            Self::Reserved { .. } => ReplyWord::Reserved,
+            Self::Found { .. } => ReplyWord::Found,
+            Self::Ok { .. } => ReplyWord::Ok,
+            Self::Watching(_) => ReplyWord::Watching,
+            Self::Kicked(_) => ReplyWord::Kicked,
+            Self::Word(word) => *word,
+        }
+    }
+
+    /// Length of the body that follows this line, if any.
+    pub const fn body_len(&self) -> Option<usize> {
+        match self {
+            Self::Reserved { len, .. } | Self::Found { len, .. } | Self::Ok { len } => Some(*len),
+            _ => None,
+        }
+    }
+}
+
+/// One whole reply at the start of a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// The parsed reply line.
+    pub head: Head<'a>,
+    /// Length of the reply line including its CRLF; the body, if any,
+    /// starts here.
+    pub line_len: usize,
+    /// Total length of the frame: line, body and the body's CRLF.
+    pub len: usize,
+}
+
+impl Frame<'_> {
+    /// The body inside `buf` (the buffer this frame was parsed from).
+    pub fn body<'b>(&self, buf: &'b [u8]) -> Option<&'b [u8]> {
+        let len = self.head.body_len()?;
+        buf.get(self.line_len..self.line_len + len)
+    }
+}
+
+/// Finds the end of the reply line at the start of `buf`.
+///
+/// Returns the line length including CRLF, `None` if no line end has arrived
+/// yet. Only CRLF ends a line: a bare LF, or a CR inside the line, is an
+/// error, and so is a line longer than any reply.
+pub fn find_line_end(buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
+    let window = buf.get(..MAX_REPLY_LINE).unwrap_or(buf);
+    match memchr::memchr(b'\n', window) {
+        Some(lf) => {
+            let line = window.get(..lf).unwrap_or_default();
+            match line.split_last() {
+                Some((b'\r', text)) if memchr::memchr(b'\r', text).is_none() => Ok(Some(lf + 1)),
+                _ => Err(ProtocolError::BadLineEnding),
+            }
+        }
+        None if window.len() >= MAX_REPLY_LINE => Err(ProtocolError::LineTooLong {
+            max: MAX_REPLY_LINE,
+        }),
+        // A CR anywhere but at the very end can never become a CRLF line end.
+        None => match memchr::memchr(b'\r', window) {
+            Some(cr) if cr + 1 != window.len() => Err(ProtocolError::BadLineEnding),
+            _ => Ok(None),
+        },
+    }
+}
+
+/// Parses one reply (line and body) at the start of `buf`.
+///
+/// Never allocates, never panics, and rejects anything a beanstalkd server
+/// would not send. A body larger than its cap in `limits` is rejected as
+/// soon as its line arrives, before any of it is buffered.
+pub fn parse_frame<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<Frame<'a>>, ProtocolError> {
+    let Some(line_len) = find_line_end(buf)? else {
+        return Ok(Status::Partial);
+    };
+    let line = buf.get(..line_len - 2).unwrap_or_default();
+    let head = parse_line(line, limits)?;
+    let len = match head.body_len() {
+        None => line_len,
+        Some(body_len) => {
+            let end = line_len + body_len + 2;
+            let Some(frame) = buf.get(..end) else {
+                return Ok(Status::Partial);
+            };
+            if !frame.ends_with(b"\r\n") {
+                return Err(ProtocolError::BodyNotTerminated);
+            }
+            end
+        }
+    };
+    Ok(Status::Complete(Frame {
+        head,
+        line_len,
+        len,
+    }))
+}
+
+/// Parses a reply line without its CRLF.
+pub fn parse_line<'a>(line: &'a [u8], limits: &Limits) -> Result<Head<'a>, ProtocolError> {
+    let (word, args) = match memchr::memchr(b' ', line) {
+        Some(space) => (
+            line.get(..space).unwrap_or_default(),
+            Some(line.get(space + 1..).unwrap_or_default()),
+        ),
+        None => (line, None),
+    };
+    let word = ReplyWord::from_wire(word).ok_or(ProtocolError::UnknownReply)?;
+    let malformed = ProtocolError::MalformedReply(word);
+    let head = match (word, args) {
+        (ReplyWord::Inserted, Some(args)) => Head::Inserted(one_number(args).ok_or(malformed)?),
+        (ReplyWord::Buried, None) => Head::Buried(None),
+        (ReplyWord::Buried, Some(args)) => Head::Buried(Some(one_number(args).ok_or(malformed)?)),
+        (ReplyWord::Watching, Some(args)) => Head::Watching(one_number(args).ok_or(malformed)?),
+        (ReplyWord::Kicked, None) => Head::Kicked(None),
+        (ReplyWord::Kicked, Some(args)) => Head::Kicked(Some(one_number(args).ok_or(malformed)?)),
+        (ReplyWord::Using, Some(name)) if is_valid_tube_name(name) => {
+            // The charset is ASCII, so this never fails; the fallback keeps it panic-free.
+            Head::Using(core::str::from_utf8(name).map_err(|_| malformed)?)
+        }
+        (ReplyWord::Reserved | ReplyWord::Found, Some(args)) => {
+            let (id, len) = two_numbers(args).ok_or(malformed)?;
+            let len = body_len(len, limits.max_job_body)?;
+            if word == ReplyWord::Reserved {
+                Head::Reserved { id, len }
+            } else {
+                Head::Found { id, len }
+            }
+        }
+        (ReplyWord::Ok, Some(args)) => Head::Ok {
+            len: body_len(one_number(args).ok_or(malformed)?, limits.max_yaml_body)?,
+        },
+        (
+            ReplyWord::ExpectedCrlf
+            | ReplyWord::JobTooBig
+            | ReplyWord::Draining
+            | ReplyWord::DeadlineSoon
+            | ReplyWord::TimedOut
+            | ReplyWord::Deleted
+            | ReplyWord::NotFound
+            | ReplyWord::Released
+            | ReplyWord::Touched
+            | ReplyWord::NotIgnored
+            | ReplyWord::Paused
+            | ReplyWord::OutOfMemory
+            | ReplyWord::InternalError
+            | ReplyWord::BadFormat
+            | ReplyWord::UnknownCommand,
+            None,
+        ) => Head::Word(word),
+        _ => return Err(malformed),
+    };
+    Ok(head)
+}
+
+fn body_len(len: u64, max: usize) -> Result<usize, ProtocolError> {
+    match usize::try_from(len) {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(ProtocolError::BodyTooLarge { len, max }),
+    }
+}
+
+fn one_number(args: &[u8]) -> Option<u64> {
+    parse_u64(args)
+}
+
+fn two_numbers(args: &[u8]) -> Option<(u64, u64)> {
+    let space = memchr::memchr(b' ', args)?;
+    let first = parse_u64(args.get(..space)?)?;
+    let second = parse_u64(args.get(space + 1..)?)?;
+    Some((first, second))
+}
+
+/// Decimal digits only (no sign, no spaces), at least one, no overflow.
+fn parse_u64(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |acc, &byte| {
+        let digit = byte.checked_sub(b'0').filter(|d| *d <= 9)?;
+        acc.checked_mul(10)?.checked_add(u64::from(digit))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_strict() {
+        assert_eq!(parse_u64(b"0"), Some(0));
+        assert_eq!(parse_u64(b"007"), Some(7));
+        assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_u64(b"18446744073709551616"), None);
+        assert_eq!(parse_u64(b""), None);
+        assert_eq!(parse_u64(b"+1"), None);
+        assert_eq!(parse_u64(b"1 "), None);
+        assert_eq!(parse_u64(b"1a"), None);
+    }
+
+    #[test]
+    fn max_reply_line_is_using_with_longest_name() {
+        assert_eq!(MAX_REPLY_LINE, 208);
+    }
+}

@@ -1,0 +1,1 @@
+//! beanstalkd client over tokio. Work in progress: see the project's issues.
