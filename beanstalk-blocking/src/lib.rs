@@ -1,1 +1,43 @@
-//! beanstalkd client over blocking. Work in progress: see the project's issues.
+//! A blocking beanstalkd client over `std::net` and Unix domain sockets.
+//!
+//! This crate only moves bytes: every command, reply and rule of the
+//! protocol comes from [`proto`] (`beanstalk-proto`), the sans-IO core that
+//! the tokio and async-std/smol adapters share. The 25 commands are methods
+//! of [`Commands`], implemented for [`Client`].
+//!
+//! ```
+//! # let server = beanstalk_test_support::Server::start();
+//! # // SAFETY-free: the variable is only read by this process.
+//! # unsafe { std::env::set_var("BEANSTALKD_URL", server.url()) };
+//! use beanstalk_blocking::{Client, Commands, Error, PutOptions};
+//!
+//! // Address from BEANSTALKD_URL, else 127.0.0.1:11300.
+//! let mut client = Client::connect_default()?;
+//! client.use_tube("thumbnails")?;
+//! client.watch("thumbnails")?;
+//! client.put(&b"image-42.png"[..], PutOptions::default().ttr(120))?;
+//!
+//! let job = client.reserve()?;
+//! // ... do the work ...
+//! client.delete(job.id)?;
+//! assert!(matches!(client.peek(job.id), Ok(None)));
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! # Timeouts and failures
+//! Each command waits at most the time the core says applies to it (see
+//! [`Client`]). A timeout, an I/O error or a protocol violation closes the
+//! connection for good, and [`Error::outcome_unknown`] tells whether the
+//! command may have taken effect (a `put` whose job may exist).
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod client;
+mod connect;
+mod stream;
+
+pub use client::{Client, WithTimeout};
+pub use connect::{Builder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT};
+pub use proto::{
+    self, CommandError, Commands, Config, Endpoint, Error, Execute, Job, JobId, JobStats, ProtocolError,
+    PutOptions, PutReceipt, ReleaseOutcome, ServerError, ServerStats, Tube, TubeList, TubeStats, cmd,
+};

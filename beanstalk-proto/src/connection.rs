@@ -20,9 +20,9 @@ use alloc::vec::Vec;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::cmd::{CommandKind, ReplyTimeout, Request};
+use crate::cmd::{self, CommandKind, ReplyTimeout, Request};
 use crate::config::Config;
-use crate::error::{CommandError, ProtocolError};
+use crate::error::{CommandError, Error, ProtocolError};
 use crate::frame::{Frame, Head, Limits, Status, parse_frame};
 use crate::response::{Job, Response};
 use crate::tube::Tube;
@@ -207,8 +207,10 @@ impl Connection {
 
     /// Validates `request`, encodes it into `dst` and queues it.
     ///
-    /// On error nothing is written and the state is unchanged. `quit`
-    /// queues no reply and closes the connection for sending.
+    /// On error nothing is written and the state is unchanged. After
+    /// `quit` nothing more can be sent; its [`Response::Closing`] comes out
+    /// of [`Connection::poll_response`] right after the replies to the
+    /// commands before it, without any bytes from the server.
     pub fn send<R: Request>(&mut self, request: &R, dst: &mut WriteBuf) -> Result<Token, CommandError> {
         match self.state {
             State::Open => {}
@@ -219,21 +221,20 @@ impl Connection {
         let before = dst.tail_len();
         request.encode(dst);
         debug_assert!(
-            R::KIND == CommandKind::Put || dst.tail_len() - before <= crate::cmd::MAX_COMMAND_LINE,
+            R::KIND == CommandKind::Put || dst.tail_len() - before <= cmd::MAX_COMMAND_LINE,
             "validated commands never exceed the server's line limit"
         );
         let token = Token(self.next_token);
         self.next_token += 1;
         if R::KIND == CommandKind::Quit {
             self.state = State::Quitting;
-        } else {
-            self.in_flight.push_back(InFlight {
-                token,
-                kind: R::KIND,
-                timeout: request.reply_timeout(),
-                tube: request.session_tube().cloned(),
-            });
         }
+        self.in_flight.push_back(InFlight {
+            token,
+            kind: R::KIND,
+            timeout: request.reply_timeout(),
+            tube: request.session_tube().cloned(),
+        });
         Ok(token)
     }
 
@@ -245,10 +246,16 @@ impl Connection {
     /// same error.
     #[must_use = "a reply or an error may be waiting"]
     pub fn poll_response(&mut self, src: &mut BytesMut) -> Result<Option<(Token, Response)>, ProtocolError> {
-        match self.state {
-            State::Broken(cause) => return Err(cause),
-            State::Closed if src.is_empty() => return Ok(None),
-            _ => {}
+        if let State::Broken(cause) = self.state {
+            return Err(cause);
+        }
+        // `quit` has no reply: it completes once everything before it has.
+        if let Some(entry) = self.in_flight.front() {
+            if entry.kind == CommandKind::Quit {
+                let token = entry.token;
+                self.in_flight.pop_front();
+                return Ok(Some((token, Response::Closing)));
+            }
         }
         if src.is_empty() {
             return Ok(None);
@@ -279,6 +286,27 @@ impl Connection {
         Ok(Some((entry.token, response)))
     }
 
+    /// Pipelines the commands that give this connection the tube in use and
+    /// the watch list of `session` (typically taken from a connection that
+    /// failed). Returns how many replies to read; pass each to
+    /// [`check_restored`].
+    pub fn restore_session(&mut self, session: &Session, dst: &mut WriteBuf) -> Result<usize, CommandError> {
+        let mut sent = 0;
+        if *session.using() != Tube::DEFAULT {
+            self.send(&cmd::Use::new(session.using())?, dst)?;
+            sent += 1;
+        }
+        for tube in session.watching().iter().filter(|t| **t != Tube::DEFAULT) {
+            self.send(&cmd::Watch::new(tube)?, dst)?;
+            sent += 1;
+        }
+        if !session.watching().contains(&Tube::DEFAULT) {
+            self.send(&cmd::Ignore::new(Tube::DEFAULT)?, dst)?;
+            sent += 1;
+        }
+        Ok(sent)
+    }
+
     /// The peer closed the stream. With nothing in flight and nothing
     /// half-received this is a clean close; otherwise the connection breaks
     /// with [`ProtocolError::UnexpectedEof`].
@@ -286,7 +314,8 @@ impl Connection {
         if let State::Broken(cause) = self.state {
             return Err(cause);
         }
-        if self.in_flight.is_empty() && unread.is_empty() {
+        let only_quit = self.in_flight.iter().all(|entry| entry.kind == CommandKind::Quit);
+        if only_quit && unread.is_empty() {
             self.state = State::Closed;
             Ok(())
         } else {
@@ -382,5 +411,13 @@ impl Taken {
                 }
             }
         }
+    }
+}
+
+/// Checks one reply to the commands [`Connection::restore_session`] sent.
+pub fn check_restored(response: Response) -> Result<(), Error> {
+    match response {
+        Response::Using(_) | Response::Watching(_) => Ok(()),
+        other => Err(other.into_error(CommandKind::Watch)),
     }
 }

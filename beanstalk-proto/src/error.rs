@@ -196,14 +196,18 @@ pub enum Error {
     /// server discarded it and the connection is in sync.
     #[error("job body exceeds the server's max-job-size")]
     JobTooBig,
+    /// The server address could not be parsed; nothing was attempted.
+    #[error(transparent)]
+    Address(#[from] crate::endpoint::AddressError),
     /// The socket failed; the connection is unusable.
     #[cfg(feature = "std")]
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
-    /// No reply within the command's read timeout. The connection is closed;
-    /// the command may or may not have taken effect.
-    #[error("no reply within {0:?}; the command may or may not have taken effect")]
-    ReadTimeout(Duration),
+    /// The socket made no progress within the command's timeout (no reply,
+    /// or a write that did not drain). The connection is closed; the command
+    /// may or may not have taken effect.
+    #[error("timed out after {0:?}; the command may or may not have taken effect")]
+    Timeout(Duration),
 }
 
 impl Error {
@@ -219,7 +223,7 @@ impl Error {
     /// ```
     pub fn outcome_unknown(&self) -> bool {
         match self {
-            Self::Protocol(_) | Self::ReadTimeout(_) => true,
+            Self::Protocol(_) | Self::Timeout(_) => true,
             #[cfg(feature = "std")]
             Self::Io(_) => true,
             _ => false,
@@ -231,7 +235,7 @@ impl Error {
         matches!(
             self,
             Self::Protocol(_)
-                | Self::ReadTimeout(_)
+                | Self::Timeout(_)
                 | Self::Command(CommandError::Closed | CommandError::Broken(_))
         ) || self.is_io()
     }

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use crate::cmd::CommandKind;
-use crate::error::{Error, ProtocolError, ServerError};
+use crate::error::{CommandError, Error, ProtocolError, ServerError};
 use crate::frame::ReplyWord;
 use crate::tube::Tube;
 
@@ -54,6 +54,8 @@ pub enum Response {
     Kicked(Option<u64>),
     /// Any reply without arguments or body.
     Word(ReplyWord),
+    /// Not a server reply: the local completion of `quit`, which has none.
+    Closing,
 }
 
 impl Response {
@@ -65,13 +67,17 @@ impl Response {
     pub fn into_error(self, command: CommandKind) -> Error {
         let word = match self {
             Self::Word(word) => word,
-            other => {
-                return ProtocolError::UnexpectedReply {
-                    command: command.name(),
-                    reply: other.word(),
+            Self::Closing => return CommandError::Closed.into(),
+            other => match other.word() {
+                Some(reply) => {
+                    return ProtocolError::UnexpectedReply {
+                        command: command.name(),
+                        reply,
+                    }
+                    .into();
                 }
-                .into();
-            }
+                None => return CommandError::Closed.into(),
+            },
         };
         match word {
             ReplyWord::NotFound => Error::NotFound,
@@ -92,9 +98,9 @@ impl Response {
         }
     }
 
-    /// The reply's first word.
-    pub fn word(&self) -> ReplyWord {
-        match self {
+    /// The reply's first word; `None` for [`Response::Closing`].
+    pub fn word(&self) -> Option<ReplyWord> {
+        Some(match self {
             Self::Inserted(_) => ReplyWord::Inserted,
             Self::Buried(_) => ReplyWord::Buried,
             Self::Using(_) => ReplyWord::Using,
@@ -104,6 +110,7 @@ impl Response {
             Self::Watching(_) => ReplyWord::Watching,
             Self::Kicked(_) => ReplyWord::Kicked,
             Self::Word(word) => *word,
-        }
+            Self::Closing => return None,
+        })
     }
 }

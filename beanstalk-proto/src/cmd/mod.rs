@@ -111,6 +111,23 @@ impl ReplyTimeout {
             Self::Indefinite => None,
         }
     }
+
+    /// The read deadline when the caller chose `timeout` for this one call:
+    /// the server-side wait plus `timeout`, and bounded even for `reserve`.
+    ///
+    /// ```
+    /// use beanstalk_proto::ReplyTimeout;
+    /// use std::time::Duration;
+    /// let one = Duration::from_secs(1);
+    /// assert_eq!(ReplyTimeout::Indefinite.resolve_explicit(one), one);
+    /// assert_eq!(ReplyTimeout::ServerWait(one).resolve_explicit(one), 2 * one);
+    /// ```
+    pub fn resolve_explicit(self, timeout: Duration) -> Duration {
+        match self {
+            Self::Default | Self::Indefinite => timeout,
+            Self::ServerWait(wait) => wait.saturating_add(timeout),
+        }
+    }
 }
 
 /// The 25 commands, as a plain tag.

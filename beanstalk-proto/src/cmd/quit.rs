@@ -32,8 +32,11 @@ impl Request for Quit {
         encode_numbers(dst, "quit", &[]);
     }
 
-    /// `quit` never has a reply in flight, so any reply is unexpected.
+    /// `quit` completes locally with [`Response::Closing`].
     fn from_response(response: Response) -> Result<(), Error> {
-        Err(response.into_error(Self::KIND))
+        match response {
+            Response::Closing => Ok(()),
+            other => Err(other.into_error(Self::KIND)),
+        }
     }
 }

@@ -1,0 +1,394 @@
+//! The blocking client: drives a [`proto::Connection`] over a socket.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use proto::{Connection, Endpoint, Error, Execute, ProtocolError, Request, Response, Session, Token, WriteBuf};
+
+use crate::connect::Builder;
+use crate::stream::Stream;
+
+/// Reads start this small, so a short reply costs little zeroing, and grow
+/// while reads keep filling the buffer.
+const MIN_READ: usize = 4 * 1024;
+const MAX_READ: usize = 256 * 1024;
+
+/// [`Client::execute_many`] keeps at most this many bytes of commands
+/// unanswered, so neither side's socket buffer fills while the other waits.
+const PIPELINE_BYTES: usize = 64 * 1024;
+
+/// A blocking beanstalkd connection.
+///
+/// All 25 commands come from [`proto::Commands`] (re-exported as
+/// [`crate::Commands`]); bring it into scope. Each call writes its command
+/// and waits for the reply under the timeout the command calls for: the
+/// read timeout (default 5 s) for commands answered at once, none for
+/// `reserve`, and the server-side timeout plus the read timeout for
+/// `reserve-with-timeout`. [`Client::with_timeout`] overrides it for one
+/// call.
+///
+/// A timeout, an I/O error or a reply that breaks the protocol closes the
+/// connection: every later call fails with
+/// [`proto::CommandError::Broken`], so a late reply is never read as the
+/// answer to another command. [`Client::reconnect`] opens a new one.
+///
+/// ```
+/// # let server = beanstalk_test_support::Server::start();
+/// # let address = server.url();
+/// use beanstalk_blocking::{Client, Commands, PutOptions};
+///
+/// let mut producer = Client::connect(&address)?;
+/// producer.use_tube("emails")?;
+/// let receipt = producer.put("hello", PutOptions::default())?;
+///
+/// let mut worker = Client::connect(&address)?;
+/// worker.watch("emails")?;
+/// let job = worker.reserve_with_timeout(5)?;
+/// assert_eq!((job.id, &job.body[..]), (receipt.id, &b"hello"[..]));
+/// worker.delete(job.id)?;
+/// # Ok::<(), beanstalk_blocking::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Client {
+    stream: Stream,
+    conn: Connection,
+    rbuf: BytesMut,
+    wbuf: WriteBuf,
+    settings: Builder,
+    endpoint: Endpoint,
+    /// The read timeout last set on the socket, to skip redundant syscalls.
+    socket_read_timeout: Option<Duration>,
+    /// How much to try to read next; adapts to the reply sizes seen.
+    read_size: usize,
+}
+
+impl Client {
+    /// Connects to `address` with default settings; see [`Builder::connect`].
+    pub fn connect(address: &str) -> Result<Self, Error> {
+        Builder::new().connect(address)
+    }
+
+    /// Connects to `BEANSTALKD_URL`, or `127.0.0.1:11300` when unset.
+    pub fn connect_default() -> Result<Self, Error> {
+        Builder::new().connect_default()
+    }
+
+    pub(crate) fn new(stream: Stream, settings: Builder, endpoint: Endpoint) -> Self {
+        Self {
+            stream,
+            conn: Connection::new(settings.config),
+            rbuf: BytesMut::with_capacity(MIN_READ),
+            wbuf: WriteBuf::new(),
+            settings,
+            endpoint,
+            socket_read_timeout: None,
+            read_size: MIN_READ,
+        }
+    }
+
+    /// The address this client connects to.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The protocol state: session, commands in flight, broken or not.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Whether the connection can still be used.
+    pub fn is_open(&self) -> bool {
+        self.conn.is_open()
+    }
+
+    /// Runs the next command with `timeout` instead of the client's read
+    /// timeout (added to the server-side wait of `reserve-with-timeout`,
+    /// and bounding even a plain `reserve`).
+    ///
+    /// ```
+    /// # let server = beanstalk_test_support::Server::start();
+    /// use beanstalk_blocking::{Client, Commands, Error};
+    /// use std::time::Duration;
+    ///
+    /// let mut client = Client::connect(&server.url())?;
+    /// // Nothing is ready: a bounded reserve gives up, and the connection closes.
+    /// let result = client.with_timeout(Duration::from_millis(100)).reserve();
+    /// assert!(matches!(result, Err(Error::Timeout(_))));
+    /// assert!(!client.is_open());
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn with_timeout(&mut self, timeout: Duration) -> WithTimeout<'_> {
+        WithTimeout {
+            client: self,
+            timeout,
+        }
+    }
+
+    /// Opens a new connection to the same address and restores the tube in
+    /// use and the watch list as the server last confirmed them. Jobs
+    /// reserved on the old connection are not carried over: the server
+    /// released them when it closed.
+    pub fn reconnect(&mut self) -> Result<(), Error> {
+        let session = self.conn.session().clone();
+        let mut fresh = self.settings.connect_endpoint(&self.endpoint)?;
+        fresh.restore(&session)?;
+        self.stream.shutdown();
+        *self = fresh;
+        Ok(())
+    }
+
+    fn restore(&mut self, session: &Session) -> Result<(), Error> {
+        let sent = self.conn.restore_session(session, &mut self.wbuf)?;
+        self.flush()?;
+        for _ in 0..sent {
+            let (_, response) = self.next_response(None)?;
+            proto::connection::check_restored(response)?;
+        }
+        Ok(())
+    }
+
+    /// Sends every request pipelined, in batches of up to 64 KiB, and
+    /// returns each one's result in order.
+    ///
+    /// A failing item does not stop the others. If the connection fails,
+    /// the item being waited for gets the error, items already sent get
+    /// [`proto::ProtocolError`] (their outcome is unknown), and items never
+    /// sent get [`proto::CommandError::Broken`].
+    ///
+    /// ```
+    /// # let server = beanstalk_test_support::Server::start();
+    /// use beanstalk_blocking::{cmd, Client, PutOptions};
+    ///
+    /// let mut client = Client::connect(&server.url())?;
+    /// let puts = (0..1000).map(|i| cmd::Put::new(format!("job {i}"), PutOptions::default()));
+    /// let puts: Vec<_> = puts.collect::<Result<_, _>>()?;
+    /// let receipts = client.execute_many(puts);
+    /// assert_eq!(receipts.len(), 1000);
+    /// let deletes = receipts.iter().map(|r| cmd::Delete::new(r.as_ref().unwrap().id));
+    /// assert!(client.execute_many(deletes).iter().all(Result::is_ok));
+    /// # Ok::<(), beanstalk_blocking::Error>(())
+    /// ```
+    pub fn execute_many<R, I>(&mut self, requests: I) -> Vec<Result<R::Output, Error>>
+    where
+        R: Request,
+        I: IntoIterator<Item = R>,
+    {
+        let requests = requests.into_iter();
+        let mut results: Vec<Option<Result<R::Output, Error>>> = Vec::with_capacity(requests.size_hint().0);
+        // Result slots of the commands in flight, oldest first.
+        let mut waiting: VecDeque<(Token, usize)> = VecDeque::new();
+        let mut requests = requests.peekable();
+        while requests.peek().is_some() || !waiting.is_empty() {
+            while self.wbuf.remaining() < PIPELINE_BYTES {
+                let Some(request) = requests.next() else { break };
+                match self.conn.send(&request, &mut self.wbuf) {
+                    Ok(token) => waiting.push_back((token, results.len())),
+                    Err(error) => {
+                        results.push(Some(Err(error.into())));
+                        continue;
+                    }
+                }
+                results.push(None);
+            }
+            if let Err(error) = self.flush() {
+                self.fail_waiting(&mut results, &mut waiting, error);
+                continue;
+            }
+            // Wait for at least one reply, then take every reply already read.
+            let mut timeout = None;
+            while let Some(&(token, slot)) = waiting.front() {
+                let reply = match timeout {
+                    None => self.next_response(None).map(Some),
+                    Some(()) => self.poll_buffered(),
+                };
+                match reply {
+                    Ok(Some((answered, response))) => {
+                        debug_assert_eq!(answered, token, "replies come in send order");
+                        waiting.pop_front();
+                        if let Some(entry) = results.get_mut(slot) {
+                            *entry = Some(R::from_response(response));
+                        }
+                        timeout = Some(());
+                    }
+                    Ok(None) => break,
+                    Err(error) => {
+                        self.fail_waiting(&mut results, &mut waiting, error);
+                        break;
+                    }
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|slot| slot.unwrap_or(Err(Error::Protocol(ProtocolError::Abandoned))))
+            .collect()
+    }
+
+    /// Gives the first waiting command `error`, and the rest the
+    /// connection's recorded cause.
+    fn fail_waiting<T>(
+        &mut self,
+        results: &mut [Option<Result<T, Error>>],
+        waiting: &mut VecDeque<(Token, usize)>,
+        error: Error,
+    ) {
+        let cause = match self.conn.state() {
+            proto::State::Broken(cause) => cause,
+            _ => ProtocolError::Abandoned,
+        };
+        let mut error = Some(error);
+        for (_, slot) in waiting.drain(..) {
+            let this = error.take().unwrap_or(Error::Protocol(cause));
+            if let Some(entry) = results.get_mut(slot) {
+                *entry = Some(Err(this));
+            }
+        }
+    }
+
+    /// Writes everything buffered.
+    fn flush(&mut self) -> Result<(), Error> {
+        while self.wbuf.has_remaining() {
+            let written = {
+                let mut slices = [IoSlice::new(&[]); 8];
+                let count = self.wbuf.chunks_vectored(&mut slices);
+                self.stream.write_vectored(slices.get(..count).unwrap_or_default())
+            };
+            match written {
+                Ok(0) => {
+                    let error = io::Error::from(io::ErrorKind::WriteZero);
+                    return Err(self.fail_io(error, self.settings.write_timeout));
+                }
+                Ok(n) => self.wbuf.advance(n),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(self.fail_io(error, self.settings.write_timeout)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Returns a reply already in the read buffer, without reading.
+    fn poll_buffered(&mut self) -> Result<Option<(Token, Response)>, Error> {
+        match self.conn.poll_response(&mut self.rbuf) {
+            Ok(reply) => Ok(reply),
+            Err(error) => {
+                self.stream.shutdown();
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Reads until the next reply is complete, within the timeout that the
+    /// oldest command in flight calls for (or `explicit`).
+    fn next_response(&mut self, explicit: Option<Duration>) -> Result<(Token, Response), Error> {
+        let mut deadline = None;
+        loop {
+            if let Some(reply) = self.poll_buffered()? {
+                return Ok(reply);
+            }
+            let timeout = match (self.conn.next_reply_timeout(), explicit) {
+                (Some(kind), Some(explicit)) => Some(kind.resolve_explicit(explicit)),
+                (Some(kind), None) => kind.resolve(self.settings.read_timeout),
+                // Nothing in flight: poll_buffered already reported why.
+                (None, _) => return Err(Error::Protocol(ProtocolError::Abandoned)),
+            };
+            let now_deadline = *deadline.get_or_insert_with(|| timeout.map(|t| (Instant::now() + t, t)));
+            self.fill(now_deadline)?;
+        }
+    }
+
+    /// One read into the buffer before `deadline`.
+    fn fill(&mut self, deadline: Option<(Instant, Duration)>) -> Result<(), Error> {
+        let remaining = match deadline {
+            Some((at, total)) => {
+                let left = at.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(self.fail_timeout(total));
+                }
+                Some(left)
+            }
+            None => None,
+        };
+        if remaining != self.socket_read_timeout {
+            if let Err(error) = self.stream.set_read_timeout(remaining) {
+                return Err(self.fail_io(error, Duration::ZERO));
+            }
+            self.socket_read_timeout = remaining;
+        }
+        let start = self.rbuf.len();
+        self.rbuf.resize(start + self.read_size, 0);
+        let read = self.stream.read(self.rbuf.get_mut(start..).unwrap_or_default());
+        let n = *read.as_ref().unwrap_or(&0);
+        self.rbuf.truncate(start + n);
+        match read {
+            Ok(0) => {
+                let error = match self.conn.handle_eof(&self.rbuf) {
+                    Err(error) => Error::Protocol(error),
+                    Ok(()) => Error::Command(proto::CommandError::Closed),
+                };
+                self.stream.shutdown();
+                Err(error)
+            }
+            Ok(n) => {
+                self.read_size = if n == self.read_size {
+                    (n * 2).min(MAX_READ)
+                } else {
+                    MIN_READ.max(self.read_size / 2)
+                };
+                Ok(())
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(error) => Err(self.fail_io(error, deadline.map_or(Duration::ZERO, |(_, total)| total))),
+        }
+    }
+
+    /// A socket error: timeouts become [`Error::Timeout`], and either way
+    /// the connection is abandoned so no late reply is misread.
+    fn fail_io(&mut self, error: io::Error, timeout: Duration) -> Error {
+        match error.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => self.fail_timeout(timeout),
+            _ => {
+                self.conn.abandon();
+                self.stream.shutdown();
+                Error::Io(error)
+            }
+        }
+    }
+
+    fn fail_timeout(&mut self, timeout: Duration) -> Error {
+        self.conn.abandon();
+        self.stream.shutdown();
+        Error::Timeout(timeout)
+    }
+
+    fn run<R: Request>(&mut self, request: R, explicit: Option<Duration>) -> Result<R::Output, Error> {
+        let token = self.conn.send(&request, &mut self.wbuf)?;
+        self.flush()?;
+        loop {
+            let (answered, response) = self.next_response(explicit)?;
+            if answered == token {
+                return R::from_response(response);
+            }
+        }
+    }
+}
+
+impl Execute for Client {
+    fn execute<R: Request>(&mut self, request: R) -> Result<R::Output, Error> {
+        self.run(request, None)
+    }
+}
+
+/// A client borrowed with a one-call timeout; see [`Client::with_timeout`].
+#[derive(Debug)]
+pub struct WithTimeout<'a> {
+    client: &'a mut Client,
+    timeout: Duration,
+}
+
+impl Execute for WithTimeout<'_> {
+    fn execute<R: Request>(&mut self, request: R) -> Result<R::Output, Error> {
+        self.client.run(request, Some(self.timeout))
+    }
+}
