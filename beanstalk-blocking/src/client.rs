@@ -5,7 +5,10 @@ use std::io::{self, IoSlice, Read, Write};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use proto::{Connection, Endpoint, Error, Execute, ProtocolError, Request, Response, Session, Token, WriteBuf};
+use proto::{
+    Connection, Endpoint, Error, Execute, ProtocolError, Request, Response, Session, Token,
+    WriteBuf,
+};
 
 use crate::connect::Builder;
 use crate::stream::Stream;
@@ -176,13 +179,16 @@ impl Client {
         I: IntoIterator<Item = R>,
     {
         let requests = requests.into_iter();
-        let mut results: Vec<Option<Result<R::Output, Error>>> = Vec::with_capacity(requests.size_hint().0);
+        let mut results: Vec<Option<Result<R::Output, Error>>> =
+            Vec::with_capacity(requests.size_hint().0);
         // Result slots of the commands in flight, oldest first.
         let mut waiting: VecDeque<(Token, usize)> = VecDeque::new();
         let mut requests = requests.peekable();
         while requests.peek().is_some() || !waiting.is_empty() {
             while self.wbuf.remaining() < PIPELINE_BYTES {
-                let Some(request) = requests.next() else { break };
+                let Some(request) = requests.next() else {
+                    break;
+                };
                 match self.conn.send(&request, &mut self.wbuf) {
                     Ok(token) => waiting.push_back((token, results.len())),
                     Err(error) => {
@@ -253,7 +259,8 @@ impl Client {
             let written = {
                 let mut slices = [IoSlice::new(&[]); 8];
                 let count = self.wbuf.chunks_vectored(&mut slices);
-                self.stream.write_vectored(slices.get(..count).unwrap_or_default())
+                self.stream
+                    .write_vectored(slices.get(..count).unwrap_or_default())
             };
             match written {
                 Ok(0) => {
@@ -293,7 +300,8 @@ impl Client {
                 // Nothing in flight: poll_buffered already reported why.
                 (None, _) => return Err(Error::Protocol(ProtocolError::Abandoned)),
             };
-            let now_deadline = *deadline.get_or_insert_with(|| timeout.map(|t| (Instant::now() + t, t)));
+            let now_deadline =
+                *deadline.get_or_insert_with(|| timeout.map(|t| (Instant::now() + t, t)));
             self.fill(now_deadline)?;
         }
     }
@@ -318,7 +326,9 @@ impl Client {
         }
         let start = self.rbuf.len();
         self.rbuf.resize(start + self.read_size, 0);
-        let read = self.stream.read(self.rbuf.get_mut(start..).unwrap_or_default());
+        let read = self
+            .stream
+            .read(self.rbuf.get_mut(start..).unwrap_or_default());
         let n = *read.as_ref().unwrap_or(&0);
         self.rbuf.truncate(start + n);
         match read {
@@ -339,7 +349,9 @@ impl Client {
                 Ok(())
             }
             Err(error) if error.kind() == io::ErrorKind::Interrupted => Ok(()),
-            Err(error) => Err(self.fail_io(error, deadline.map_or(Duration::ZERO, |(_, total)| total))),
+            Err(error) => {
+                Err(self.fail_io(error, deadline.map_or(Duration::ZERO, |(_, total)| total)))
+            }
         }
     }
 
@@ -362,7 +374,11 @@ impl Client {
         Error::Timeout(timeout)
     }
 
-    fn run<R: Request>(&mut self, request: R, explicit: Option<Duration>) -> Result<R::Output, Error> {
+    fn run<R: Request>(
+        &mut self,
+        request: R,
+        explicit: Option<Duration>,
+    ) -> Result<R::Output, Error> {
         let token = self.conn.send(&request, &mut self.wbuf)?;
         self.flush()?;
         loop {

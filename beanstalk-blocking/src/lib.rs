@@ -7,12 +7,12 @@
 //!
 //! ```
 //! # let server = beanstalk_test_support::Server::start();
-//! # // SAFETY-free: the variable is only read by this process.
-//! # unsafe { std::env::set_var("BEANSTALKD_URL", server.url()) };
+//! # let address = server.url();
 //! use beanstalk_blocking::{Client, Commands, Error, PutOptions};
 //!
-//! // Address from BEANSTALKD_URL, else 127.0.0.1:11300.
-//! let mut client = Client::connect_default()?;
+//! // `address` is like "127.0.0.1:11300", "beanstalk://host" or "unix:///run/b.sock";
+//! // `Client::connect_default()` reads BEANSTALKD_URL instead.
+//! let mut client = Client::connect(&address)?;
 //! client.use_tube("thumbnails")?;
 //! client.watch("thumbnails")?;
 //! client.put(&b"image-42.png"[..], PutOptions::default().ttr(120))?;
@@ -38,6 +38,7 @@ mod stream;
 pub use client::{Client, WithTimeout};
 pub use connect::{Builder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT};
 pub use proto::{
-    self, CommandError, Commands, Config, Endpoint, Error, Execute, Job, JobId, JobStats, ProtocolError,
-    PutOptions, PutReceipt, ReleaseOutcome, ServerError, ServerStats, Tube, TubeList, TubeStats, cmd,
+    self, CommandError, Commands, Config, Endpoint, Error, Execute, Job, JobId, JobStats,
+    ProtocolError, PutOptions, PutReceipt, ReleaseOutcome, ServerError, ServerStats, Tube,
+    TubeList, TubeStats, cmd,
 };

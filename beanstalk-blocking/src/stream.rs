@@ -36,7 +36,10 @@ impl Stream {
                     }
                 }
                 Err(last_error.unwrap_or_else(|| {
-                    io::Error::new(io::ErrorKind::NotFound, format!("{host} resolved to no address"))
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("{host} resolved to no address"),
+                    )
                 }))
             }
             #[cfg(unix)]
@@ -46,7 +49,10 @@ impl Stream {
                 io::ErrorKind::Unsupported,
                 "Unix domain sockets need a Unix platform",
             )),
-            _ => Err(io::Error::new(io::ErrorKind::Unsupported, "unsupported endpoint")),
+            _ => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "unsupported endpoint",
+            )),
         }
     }
 

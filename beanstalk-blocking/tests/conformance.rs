@@ -1,0 +1,57 @@
+//! The shared conformance suite, run against the blocking client.
+
+use std::future::{Future, ready};
+
+use beanstalk_blocking::{Builder, Client, Error, Execute, PutOptions, PutReceipt, cmd, proto};
+use beanstalk_test_support::conformance::{Adapter, Settings};
+
+/// The blocking client seen through the async command traits: each call
+/// completes before its future is first polled.
+struct Blocking(Client);
+
+impl proto::AsyncExecute for Blocking {
+    fn execute<R>(&mut self, request: R) -> impl Future<Output = Result<R::Output, Error>> + Send
+    where
+        R: proto::Request + Send,
+        R::Output: Send,
+    {
+        ready(self.0.execute(request))
+    }
+}
+
+impl Adapter for Blocking {
+    type Client = Self;
+
+    fn connect(
+        address: &str,
+        settings: Settings,
+    ) -> impl Future<Output = Result<Self, Error>> + Send {
+        let client = Builder::new()
+            .read_timeout(settings.read_timeout)
+            .max_job_size(settings.max_job_size)
+            .connect(address);
+        ready(client.map(Blocking))
+    }
+
+    fn is_open(client: &Self) -> bool {
+        client.0.is_open()
+    }
+
+    fn reconnect(client: &mut Self) -> impl Future<Output = Result<(), Error>> + Send {
+        ready(client.0.reconnect())
+    }
+
+    fn put_pipelined(
+        client: &mut Self,
+        bodies: Vec<Vec<u8>>,
+        options: PutOptions,
+    ) -> impl Future<Output = Vec<Result<PutReceipt, Error>>> + Send {
+        let puts: Vec<_> = bodies
+            .into_iter()
+            .map(|body| cmd::Put::new(body, options).expect("valid put"))
+            .collect();
+        ready(client.0.execute_many(puts))
+    }
+}
+
+beanstalk_test_support::conformance_suite!(Blocking, beanstalk_test_support::block_on_ready);

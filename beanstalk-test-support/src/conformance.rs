@@ -1,0 +1,659 @@
+//! One conformance suite for every adapter.
+//!
+//! The suite is written once, as async functions over
+//! [`proto::AsyncCommands`]. An adapter's test file implements [`Adapter`]
+//! (a blocking client runs its calls inside the future, which is fine for a
+//! test) and expands [`conformance_suite!`](crate::conformance_suite) with
+//! its runtime's `block_on`; every suite function becomes one `#[test]`.
+//!
+//! Every test starts its own private beanstalkd, so tests share no state.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use proto::{
+    AsyncCommands, CommandError, Error, PutOptions, PutReceipt, ReleaseOutcome, stats::JobState,
+};
+
+use crate::{Direction, FakePeer, FaultPlan, FaultProxy, Server};
+
+/// Client settings the suite asks an adapter for.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Read timeout for commands the server answers at once.
+    pub read_timeout: Duration,
+    /// The largest job the client sends or accepts.
+    pub max_job_size: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            read_timeout: Duration::from_secs(5),
+            max_job_size: 65_535,
+        }
+    }
+}
+
+/// What the suite needs from an adapter beyond the 25 commands.
+pub trait Adapter {
+    /// The adapter's client, driven through [`AsyncCommands`].
+    type Client: AsyncCommands + Send;
+
+    /// Connects to `address` (`host:port`, `beanstalk://...`, `unix:///...`).
+    fn connect(
+        address: &str,
+        settings: Settings,
+    ) -> impl Future<Output = Result<Self::Client, Error>> + Send;
+
+    /// Whether the client's connection is still usable.
+    fn is_open(client: &Self::Client) -> bool;
+
+    /// Opens a new connection to the same address, restoring use/watch.
+    fn reconnect(client: &mut Self::Client) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Puts every body pipelined (the adapter's batch or concurrent API),
+    /// returning each result in order.
+    fn put_pipelined(
+        client: &mut Self::Client,
+        bodies: Vec<Vec<u8>>,
+        options: PutOptions,
+    ) -> impl Future<Output = Vec<Result<PutReceipt, Error>>> + Send;
+}
+
+async fn connect<A: Adapter>(server_url: &str) -> A::Client {
+    connect_with::<A>(server_url, Settings::default()).await
+}
+
+async fn connect_with<A: Adapter>(url: &str, settings: Settings) -> A::Client {
+    match A::connect(url, settings).await {
+        Ok(client) => client,
+        Err(error) => panic!("connecting to {url}: {error}"),
+    }
+}
+
+fn opts() -> PutOptions {
+    PutOptions::default()
+}
+
+/// put, peek, reserve, delete over TCP.
+pub async fn put_reserve_delete<A: Adapter>() {
+    let server = Server::start();
+    let mut client = connect::<A>(&server.url()).await;
+    let receipt = client
+        .put(&b"hello"[..], opts().priority(7).ttr(30))
+        .await
+        .unwrap();
+    assert!(!receipt.buried);
+    let peeked = client.peek(receipt.id).await.unwrap().unwrap();
+    assert_eq!(&peeked.body[..], b"hello");
+    let job = client.reserve().await.unwrap();
+    assert_eq!((job.id, &job.body[..]), (receipt.id, &b"hello"[..]));
+    let stats = client.stats_job(job.id).await.unwrap();
+    assert_eq!(
+        (stats.state, stats.pri, stats.ttr, stats.reserves),
+        (JobState::Reserved, 7, 30, 1)
+    );
+    assert_eq!(stats.tube, "default");
+    client.delete(job.id).await.unwrap();
+    assert!(matches!(client.delete(job.id).await, Err(Error::NotFound)));
+    assert!(client.peek(job.id).await.unwrap().is_none());
+}
+
+/// The same over a Unix domain socket.
+pub async fn unix_socket<A: Adapter>() {
+    let server = Server::builder().unix_socket().start();
+    let mut client = connect::<A>(&server.url()).await;
+    let id = client.put(&b"via unix"[..], opts()).await.unwrap().id;
+    let job = client.reserve_with_timeout(0).await.unwrap();
+    assert_eq!((job.id, &job.body[..]), (id, &b"via unix"[..]));
+}
+
+/// Bodies with every byte value, CRLF inside, empty, and the server's
+/// maximum size come back byte for byte.
+pub async fn binary_empty_and_max_bodies<A: Adapter>() {
+    let max = 100_000u32;
+    let server = Server::builder().max_job_size(max).start();
+    let settings = Settings {
+        max_job_size: max,
+        ..Settings::default()
+    };
+    let mut client = connect_with::<A>(&server.url(), settings).await;
+    let every_byte: Vec<u8> = (0..=255u8).chain(*b"\r\n\r\nRESERVED 1 2\r\n").collect();
+    let biggest: Vec<u8> = (0..max).map(|i| (i % 251) as u8).collect();
+    for body in [every_byte, Vec::new(), biggest] {
+        let id = client.put(body.as_slice(), opts()).await.unwrap().id;
+        let job = client.reserve_with_timeout(0).await.unwrap();
+        assert_eq!(job.id, id);
+        assert_eq!(job.body.len(), body.len());
+        assert!(
+            job.body[..] == body[..],
+            "body of {} bytes differs",
+            body.len()
+        );
+        client.delete(id).await.unwrap();
+    }
+}
+
+/// use/watch/ignore, the three list commands and NOT_IGNORED.
+pub async fn tubes_and_lists<A: Adapter>() {
+    let server = Server::start();
+    let mut client = connect::<A>(&server.url()).await;
+    assert_eq!(client.list_tube_used().await.unwrap(), "default");
+    assert_eq!(client.use_tube("emails").await.unwrap(), "emails");
+    assert_eq!(client.list_tube_used().await.unwrap(), "emails");
+    assert_eq!(client.watch("emails").await.unwrap(), 2);
+    assert_eq!(
+        client.watch("emails").await.unwrap(),
+        2,
+        "watching twice adds nothing"
+    );
+    assert_eq!(client.ignore("default").await.unwrap(), 1);
+    assert!(matches!(
+        client.ignore("emails").await,
+        Err(Error::NotIgnored)
+    ));
+    let watched = client.list_tubes_watched().await.unwrap();
+    assert_eq!(watched.iter().collect::<Vec<_>>(), ["emails"]);
+    let all = client.list_tubes().await.unwrap();
+    assert!(all.contains("default") && all.contains("emails"), "{all:?}");
+    let longest = "x".repeat(200);
+    assert_eq!(client.use_tube(longest.as_str()).await.unwrap().len(), 200);
+}
+
+/// TIMED_OUT, reserve-job, and NOT_FOUND from every command that takes an
+/// id or a tube.
+pub async fn outcomes_and_not_found<A: Adapter>() {
+    let server = Server::start();
+    let mut client = connect::<A>(&server.url()).await;
+    assert!(matches!(
+        client.reserve_with_timeout(0).await,
+        Err(Error::TimedOut)
+    ));
+    let id = client.put(&b"x"[..], opts()).await.unwrap().id;
+    let job = client.reserve_job(id).await.unwrap();
+    assert_eq!(job.id, id);
+    let missing = id + 1000;
+    assert!(matches!(
+        client.reserve_job(missing).await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(client.delete(missing).await, Err(Error::NotFound)));
+    assert!(matches!(
+        client.release(missing, 1, 0).await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        client.bury(missing, 1).await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(client.touch(missing).await, Err(Error::NotFound)));
+    assert!(matches!(
+        client.kick_job(missing).await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        client.stats_job(missing).await,
+        Err(Error::NotFound)
+    ));
+    assert!(client.peek(missing).await.unwrap().is_none());
+    assert!(client.peek(0).await.unwrap().is_none(), "ids start at 1");
+    assert!(matches!(
+        client.stats_tube("nosuchtube").await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        client.pause_tube("nosuchtube", 1).await,
+        Err(Error::NotFound)
+    ));
+    assert!(client.peek_ready().await.unwrap().is_none());
+    assert!(client.peek_delayed().await.unwrap().is_none());
+    assert!(client.peek_buried().await.unwrap().is_none());
+    // The connection survived every NOT_FOUND.
+    client.touch(id).await.unwrap();
+    assert_eq!(
+        client.release(id, 5, 0).await.unwrap(),
+        ReleaseOutcome::Released
+    );
+}
+
+/// bury, peek-buried, peek-delayed, kick's buried-before-delayed rule and
+/// kick-job.
+pub async fn bury_and_kick<A: Adapter>() {
+    let server = Server::start();
+    let mut client = connect::<A>(&server.url()).await;
+    let mut buried = Vec::new();
+    for body in [&b"b1"[..], b"b2"] {
+        let id = client.put(body, opts()).await.unwrap().id;
+        client.reserve_job(id).await.unwrap();
+        client.bury(id, 10).await.unwrap();
+        buried.push(id);
+    }
+    for _ in 0..3 {
+        client.put(&b"later"[..], opts().delay(3600)).await.unwrap();
+    }
+    assert_eq!(client.peek_buried().await.unwrap().unwrap().id, buried[0]);
+    assert_eq!(
+        &client.peek_delayed().await.unwrap().unwrap().body[..],
+        b"later"
+    );
+    assert_eq!(
+        client.kick(10).await.unwrap(),
+        2,
+        "buried jobs are kicked first"
+    );
+    assert_eq!(client.kick(10).await.unwrap(), 3, "then delayed ones");
+    assert_eq!(client.kick(10).await.unwrap(), 0);
+    let id = client.put(&b"k"[..], opts().delay(3600)).await.unwrap().id;
+    client.kick_job(id).await.unwrap();
+    assert!(
+        matches!(client.kick_job(id).await, Err(Error::NotFound)),
+        "a ready job cannot be kicked"
+    );
+    let stats = client.stats_job(buried[1]).await.unwrap();
+    assert_eq!(
+        (stats.state, stats.buries, stats.kicks, stats.pri),
+        (JobState::Ready, 1, 1, 10)
+    );
+}
+
+/// pause-tube: reserve times out during the pause and gets the job after.
+pub async fn pause_tube<A: Adapter>() {
+    let server = Server::start();
+    let mut client = connect::<A>(&server.url()).await;
+    client.use_tube("paused").await.unwrap();
+    client.watch("paused").await.unwrap();
+    let id = client.put(&b"p"[..], opts()).await.unwrap().id;
+    client.pause_tube("paused", 1).await.unwrap();
+    assert!(matches!(
+        client.reserve_with_timeout(0).await,
+        Err(Error::TimedOut)
+    ));
+    assert_eq!(
+        client.peek_ready().await.unwrap().unwrap().id,
+        id,
+        "peek still works"
+    );
+    let stats = client.stats_tube("paused").await.unwrap();
+    assert_eq!((stats.pause, stats.cmd_pause_tube), (1, 1));
+    assert!(stats.pause_time_left <= 1);
+    let started = Instant::now();
+    let job = client.reserve_with_timeout(5).await.unwrap();
+    assert_eq!(job.id, id);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(500),
+        "reserved after {waited:?}, during the pause"
+    );
+}
+
+/// DEADLINE_SOON: a job with ttr 2 held until inside the safety margin.
+pub async fn deadline_soon<A: Adapter>() {
+    let server = Server::start();
+    let mut client = connect::<A>(&server.url()).await;
+    let id = client.put(&b"slow"[..], opts().ttr(2)).await.unwrap().id;
+    assert_eq!(client.reserve().await.unwrap().id, id);
+    let started = Instant::now();
+    assert!(matches!(
+        client.reserve_with_timeout(10).await,
+        Err(Error::DeadlineSoon)
+    ));
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // The job is still ours.
+    client.delete(id).await.unwrap();
+}
+
+/// JOB_TOO_BIG from a server with a small `-z`: the server skips the body,
+/// and the connection stays in step.
+pub async fn job_too_big<A: Adapter>() {
+    let server = Server::builder().max_job_size(10).start();
+    let mut client = connect::<A>(&server.url()).await;
+    assert!(matches!(
+        client.put(&[b'x'; 11][..], opts()).await,
+        Err(Error::JobTooBig)
+    ));
+    assert!(A::is_open(&client));
+    let id = client.put(&[b'y'; 10][..], opts()).await.unwrap().id;
+    assert_eq!(client.peek(id).await.unwrap().unwrap().body.len(), 10);
+}
+
+/// DRAINING after SIGUSR1: puts are refused, reserve and delete still work.
+pub async fn draining<A: Adapter>() {
+    let server = Server::start();
+    let mut client = connect::<A>(&server.url()).await;
+    let id = client.put(&b"before"[..], opts()).await.unwrap().id;
+    server.drain();
+    let mut refused = false;
+    for _ in 0..100 {
+        match client.put(&b"after"[..], opts()).await {
+            Err(Error::Draining) => {
+                refused = true;
+                break;
+            }
+            // The signal may not have been handled yet.
+            Ok(receipt) => client.delete(receipt.id).await.unwrap(),
+            Err(error) => panic!("{error}"),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(refused, "the server never started draining");
+    assert!(client.stats().await.unwrap().draining);
+    assert_eq!(client.reserve_with_timeout(0).await.unwrap().id, id);
+    client.delete(id).await.unwrap();
+}
+
+/// The three stats commands, with fields checked against what was done.
+pub async fn stats_reflect_activity<A: Adapter>() {
+    let server = Server::start();
+    let mut client = connect::<A>(&server.url()).await;
+    client.use_tube("counted").await.unwrap();
+    for _ in 0..3 {
+        client.put(&b"s"[..], opts().priority(5)).await.unwrap();
+    }
+    client.put(&b"d"[..], opts().delay(60)).await.unwrap();
+    let stats = client.stats().await.unwrap();
+    assert_eq!((stats.cmd_put, stats.cmd_use, stats.total_jobs), (4, 1, 4));
+    assert_eq!(
+        (stats.current_jobs_ready, stats.current_jobs_delayed),
+        (3, 1)
+    );
+    assert_eq!(stats.current_jobs_urgent, 3);
+    assert_eq!(stats.current_connections, 1);
+    assert_eq!(stats.max_job_size, 65_535);
+    assert_eq!(stats.pid, u64::from(server.pid()));
+    assert!(!stats.version.is_empty() && !stats.draining);
+    let tube = client.stats_tube("counted").await.unwrap();
+    assert_eq!(tube.name, "counted");
+    assert_eq!(
+        (
+            tube.current_jobs_ready,
+            tube.current_jobs_delayed,
+            tube.total_jobs
+        ),
+        (3, 1, 4)
+    );
+    assert_eq!((tube.current_using, tube.current_watching), (1, 0));
+}
+
+/// Invalid arguments fail before anything is sent: the server's counters
+/// do not move.
+pub async fn bad_input_never_reaches_the_server<A: Adapter>() {
+    let server = Server::start();
+    let mut client = connect::<A>(&server.url()).await;
+    let long_name = "a".repeat(201);
+    let bad_names = [
+        "",
+        "-leading",
+        "a b",
+        "tab\there",
+        "crlf\r\nput",
+        "nul\0",
+        "é",
+        long_name.as_str(),
+    ];
+    for name in bad_names {
+        assert!(
+            matches!(client.use_tube(name).await, Err(Error::Command(_))),
+            "{name:?}"
+        );
+        assert!(
+            matches!(client.watch(name).await, Err(Error::Command(_))),
+            "{name:?}"
+        );
+        assert!(
+            matches!(client.ignore(name).await, Err(Error::Command(_))),
+            "{name:?}"
+        );
+        assert!(
+            matches!(client.stats_tube(name).await, Err(Error::Command(_))),
+            "{name:?}"
+        );
+        assert!(
+            matches!(client.pause_tube(name, 1).await, Err(Error::Command(_))),
+            "{name:?}"
+        );
+    }
+    let too_long = u32::try_from(i32::MAX).unwrap() + 1;
+    assert!(matches!(
+        client.reserve_with_timeout(too_long).await,
+        Err(Error::Command(CommandError::TimeoutTooLarge { .. }))
+    ));
+    assert!(matches!(
+        client.put(&vec![0u8; 65_536][..], opts()).await,
+        Err(Error::Command(CommandError::JobTooBig { len: 65_536, .. }))
+    ));
+    assert!(
+        A::is_open(&client),
+        "a caller's mistake leaves the connection usable"
+    );
+    for key in [
+        "cmd-use",
+        "cmd-watch",
+        "cmd-ignore",
+        "cmd-stats-tube",
+        "cmd-pause-tube",
+        "cmd-put",
+        "cmd-reserve-with-timeout",
+    ] {
+        assert_eq!(server.stats_counter(key), 0, "{key} reached the server");
+    }
+    assert_eq!(client.use_tube("fine").await.unwrap(), "fine");
+}
+
+/// quit closes the connection; later calls say so.
+pub async fn quit_closes<A: Adapter>() {
+    let server = Server::start();
+    let mut client = connect::<A>(&server.url()).await;
+    let id = client.put(&b"q"[..], opts()).await.unwrap().id;
+    client.reserve().await.unwrap();
+    client.quit().await.unwrap();
+    assert!(!A::is_open(&client));
+    assert!(matches!(
+        client.stats().await,
+        Err(Error::Command(CommandError::Closed))
+    ));
+    // The job this connection held went back to ready.
+    let mut other = connect::<A>(&server.url()).await;
+    assert_eq!(other.reserve_with_timeout(1).await.unwrap().id, id);
+}
+
+/// Pipelined puts come back in order with their own ids.
+pub async fn pipelined_puts<A: Adapter>() {
+    let server = Server::start();
+    let mut client = connect::<A>(&server.url()).await;
+    let bodies: Vec<Vec<u8>> = (0..5000).map(|i| format!("job-{i}").into_bytes()).collect();
+    let receipts = A::put_pipelined(&mut client, bodies.clone(), opts()).await;
+    let ids: Vec<u64> = receipts.into_iter().map(|r| r.unwrap().id).collect();
+    assert!(
+        ids.windows(2).all(|w| w[1] == w[0] + 1),
+        "ids in send order"
+    );
+    for (id, body) in ids.iter().zip(&bodies).step_by(997) {
+        assert_eq!(client.peek(*id).await.unwrap().unwrap().body[..], body[..]);
+    }
+    assert_eq!(server.stats_counter("cmd-put"), 5000);
+}
+
+/// Replies delivered one byte at a time give the same results.
+pub async fn one_byte_chunks<A: Adapter>() {
+    let server = Server::start();
+    let proxy = FaultProxy::start(
+        &server.addr(),
+        FaultPlan::new().one_byte_chunks(Direction::Downstream),
+    );
+    let mut client = connect::<A>(&proxy.url()).await;
+    let id = client.put(&b"drip fed"[..], opts()).await.unwrap().id;
+    let job = client.reserve().await.unwrap();
+    assert_eq!((job.id, &job.body[..]), (id, &b"drip fed"[..]));
+    let stats = client.stats_job(id).await.unwrap();
+    assert_eq!((stats.id, stats.state), (id, JobState::Reserved));
+    assert!(client.list_tubes().await.unwrap().contains("default"));
+    let receipts = A::put_pipelined(&mut client, vec![b"a".to_vec(); 50], opts()).await;
+    assert!(receipts.iter().all(Result::is_ok));
+}
+
+/// A server that stops answering yields a timeout within the configured
+/// time plus a small margin, and the connection is closed.
+pub async fn stalled_server_times_out<A: Adapter>() {
+    let server = Server::start();
+    let proxy = FaultProxy::start(&server.addr(), FaultPlan::new());
+    let settings = Settings {
+        read_timeout: Duration::from_millis(300),
+        ..Settings::default()
+    };
+    let mut client = connect_with::<A>(&proxy.url(), settings).await;
+    client.put(&b"x"[..], opts()).await.unwrap();
+    proxy.stall_now();
+    let started = Instant::now();
+    let result = client.put(&b"y"[..], opts()).await;
+    let waited = started.elapsed();
+    let error = result.unwrap_err();
+    assert!(matches!(error, Error::Timeout(_)), "{error}");
+    assert!(error.outcome_unknown(), "a put that timed out may exist");
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_millis(1300),
+        "{waited:?}"
+    );
+    assert!(!A::is_open(&client));
+    proxy.resume();
+    // A late reply is never taken for the answer to a later command.
+    assert!(matches!(
+        client.stats().await,
+        Err(Error::Command(CommandError::Broken(_)))
+    ));
+}
+
+/// A connection cut in the middle of a reply fails every call in flight.
+pub async fn killed_mid_reply<A: Adapter>() {
+    let server = Server::start();
+    // Each INSERTED reply here is 11 or 12 bytes; cut inside the 40th or so.
+    let proxy = FaultProxy::start(
+        &server.addr(),
+        FaultPlan::new().cut_after(Direction::Downstream, 440),
+    );
+    let mut client = connect::<A>(&proxy.url()).await;
+    let results = A::put_pipelined(&mut client, vec![b"z".to_vec(); 100], opts()).await;
+    let ok = results.iter().take_while(|r| r.is_ok()).count();
+    assert!(ok > 0 && ok < 100, "{ok} puts answered before the cut");
+    for result in &results[ok..] {
+        let error = result.as_ref().unwrap_err();
+        assert!(error.is_connection_error(), "{error}");
+    }
+    assert!(!A::is_open(&client));
+    assert!(client.stats().await.unwrap_err().is_connection_error());
+}
+
+/// Connection refused is a clear I/O error.
+pub async fn connection_refused<A: Adapter>() {
+    let address = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    match A::connect(&address.to_string(), Settings::default()).await {
+        Err(Error::Io(error)) => assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused),
+        Err(other) => panic!("expected connection refused, got {other}"),
+        Ok(_) => panic!("connected to a closed port"),
+    }
+    assert!(matches!(
+        A::connect("beanstalk://host:notaport", Settings::default()).await,
+        Err(Error::Address(_))
+    ));
+}
+
+/// Garbage from the peer is a protocol error and closes the connection.
+pub async fn garbage_from_peer<A: Adapter>() {
+    let peer = FakePeer::start(|stream| {
+        use std::io::{Read, Write};
+        let mut line = [0u8; 64];
+        let _ = stream.read(&mut line);
+        let _ = stream.write_all(b"HELLO WORLD\r\n");
+    });
+    let mut client = connect::<A>(&peer.url()).await;
+    let error = client.stats().await.unwrap_err();
+    assert!(matches!(error, Error::Protocol(_)), "{error}");
+    assert!(!A::is_open(&client));
+    assert!(matches!(
+        client.stats().await,
+        Err(Error::Command(CommandError::Broken(_)))
+    ));
+}
+
+/// After kill -9 and a restart on the same binlog, every job acknowledged
+/// with INSERTED is there with its id, and a reconnected client goes on,
+/// still using and watching its tubes.
+pub async fn restart_keeps_acknowledged_jobs<A: Adapter>() {
+    let mut server = Server::builder().binlog_temp().start();
+    let mut client = connect::<A>(&server.url()).await;
+    client.use_tube("durable").await.unwrap();
+    client.watch("durable").await.unwrap();
+    client.ignore("default").await.unwrap();
+    let bodies: Vec<Vec<u8>> = (0..200)
+        .map(|i| format!("durable-{i}").into_bytes())
+        .collect();
+    let receipts = A::put_pipelined(&mut client, bodies.clone(), opts()).await;
+    let ids: Vec<u64> = receipts.into_iter().map(|r| r.unwrap().id).collect();
+    server.kill9();
+    assert!(client.stats().await.unwrap_err().is_connection_error());
+    server.restart();
+    A::reconnect(&mut client).await.unwrap();
+    assert_eq!(client.list_tube_used().await.unwrap(), "durable");
+    let watched = client.list_tubes_watched().await.unwrap();
+    assert_eq!(watched.iter().collect::<Vec<_>>(), ["durable"]);
+    for (id, body) in ids.iter().zip(&bodies) {
+        let job = client
+            .peek(*id)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("job {id} lost"));
+        assert_eq!(job.body[..], body[..]);
+    }
+    let next = client.put(&b"after restart"[..], opts()).await.unwrap().id;
+    assert!(
+        next > *ids.last().unwrap(),
+        "ids continue after the binlog's"
+    );
+    assert_eq!(client.reserve_with_timeout(0).await.unwrap().id, ids[0]);
+}
+
+/// Expands into one `#[test]` per suite function, for an [`Adapter`] and a
+/// runtime's `block_on`.
+///
+/// ```ignore
+/// beanstalk_test_support::conformance_suite!(MyAdapter, |f| my_runtime::block_on(f));
+/// ```
+#[macro_export]
+macro_rules! conformance_suite {
+    ($adapter:ty, $block_on:expr) => {
+        $crate::conformance_suite!(@tests $adapter, $block_on,
+            put_reserve_delete,
+            unix_socket,
+            binary_empty_and_max_bodies,
+            tubes_and_lists,
+            outcomes_and_not_found,
+            bury_and_kick,
+            pause_tube,
+            deadline_soon,
+            job_too_big,
+            draining,
+            stats_reflect_activity,
+            bad_input_never_reaches_the_server,
+            quit_closes,
+            pipelined_puts,
+            one_byte_chunks,
+            stalled_server_times_out,
+            killed_mid_reply,
+            connection_refused,
+            garbage_from_peer,
+            restart_keeps_acknowledged_jobs,
+        );
+    };
+    (@tests $adapter:ty, $block_on:expr, $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                let block_on = $block_on;
+                block_on($crate::conformance::$name::<$adapter>());
+            }
+        )*
+    };
+}

@@ -1,0 +1,770 @@
+//! A fault-injecting loopback proxy and a scripted fake peer.
+//!
+//! Our CI machines have no netem qdisc and no toxiproxy package, so faults
+//! are injected by a proxy that the test owns: the client connects to the
+//! proxy, the proxy connects to the real server, and two threads per
+//! connection copy bytes while applying a [`FaultPlan`].
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::Address;
+use crate::stream::Stream;
+
+/// How long `Drop` waits for the proxy's threads. They are woken by socket
+/// shutdowns and should end at once; the bound only guards against a thread
+/// stuck elsewhere (a user closure in [`FakePeer`]), which is then left to end
+/// on its own rather than hanging the test.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Size of each read in a pump.
+const CHUNK: usize = 16 * 1024;
+
+/// A direction of traffic through a [`FaultProxy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Client to server: commands.
+    Upstream,
+    /// Server to client: replies.
+    Downstream,
+}
+
+impl Direction {
+    /// For thread names, which Linux truncates to 15 bytes.
+    fn letter(self) -> char {
+        match self {
+            Self::Upstream => 'u',
+            Self::Downstream => 'd',
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Self::Upstream => 0,
+            Self::Downstream => 1,
+        }
+    }
+}
+
+/// The faults for one direction.
+#[derive(Debug, Clone, Default)]
+struct DirectionPlan {
+    one_byte_chunks: bool,
+    delay: Duration,
+    cut_after: Option<u64>,
+    stall_after: Option<u64>,
+    half_close_after: Option<u64>,
+    corrupt: Vec<(u64, u8)>,
+}
+
+/// What happens when a pump reaches a byte offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Stop {
+    // Ordered by precedence when two stops share an offset.
+    Cut,
+    Stall,
+    HalfClose,
+}
+
+impl DirectionPlan {
+    /// The first stop at or after `offset`.
+    fn next_stop(&self, offset: u64) -> Option<(u64, Stop)> {
+        [
+            (self.cut_after, Stop::Cut),
+            (self.stall_after, Stop::Stall),
+            (self.half_close_after, Stop::HalfClose),
+        ]
+        .into_iter()
+        .filter_map(|(at, stop)| at.filter(|&at| at >= offset).map(|at| (at, stop)))
+        .min()
+    }
+
+    /// Applies the byte replacements that fall into `buf`, which starts at
+    /// stream offset `offset`.
+    fn corrupt(&self, offset: u64, buf: &mut [u8]) {
+        for &(index, value) in &self.corrupt {
+            if let Some(i) = index.checked_sub(offset) {
+                if let Some(b) = usize::try_from(i).ok().and_then(|i| buf.get_mut(i)) {
+                    *b = value;
+                }
+            }
+        }
+    }
+}
+
+/// The faults a [`FaultProxy`] injects, per [`Direction`].
+///
+/// Byte counts and offsets are per connection and per direction, counted from
+/// the start of the connection. By default the plan applies to every
+/// connection; see [`FaultPlan::first_connections`]. `FaultPlan::default()`
+/// (or [`FaultPlan::new`]) forwards everything untouched.
+///
+/// Once a direction reaches a cut, stall or half-close, nothing more is
+/// forwarded in that direction; if two are set for the same offset, cut wins
+/// over stall, and stall over half-close.
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct FaultPlan {
+    dirs: [DirectionPlan; 2],
+    first_connections: Option<usize>,
+}
+
+impl FaultPlan {
+    /// A plan without faults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn dir(&mut self, dir: Direction) -> &mut DirectionPlan {
+        &mut self.dirs[dir.index()]
+    }
+
+    /// Delivers the bytes one `write` per byte, with `TCP_NODELAY` on both
+    /// legs, so the receiver sees (almost always) 1-byte reads. Add
+    /// [`delay`](Self::delay) for a pause before every byte, which makes 1-byte
+    /// reads certain even for a slow reader.
+    pub fn one_byte_chunks(mut self, dir: Direction) -> Self {
+        self.dir(dir).one_byte_chunks = true;
+        self
+    }
+
+    /// Sleeps for `delay` before forwarding each chunk (each read from the
+    /// sender, or each byte with [`one_byte_chunks`](Self::one_byte_chunks)).
+    pub fn delay(mut self, dir: Direction, delay: Duration) -> Self {
+        self.dir(dir).delay = delay;
+        self
+    }
+
+    /// After exactly `n_bytes` have been forwarded in `dir`, shuts down both
+    /// legs of the connection, as if the server had been killed mid-reply.
+    /// `0` cuts the connection as soon as it is accepted.
+    pub fn cut_after(mut self, dir: Direction, n_bytes: u64) -> Self {
+        self.dir(dir).cut_after = Some(n_bytes);
+        self
+    }
+
+    /// After `n_bytes`, stops forwarding in `dir` for good, but keeps both
+    /// sockets open: a peer that hangs. The rest stays unread in the kernel
+    /// buffers. Only dropping the proxy or [`FaultProxy::cut_all`] ends it.
+    pub fn stall_after(mut self, dir: Direction, n_bytes: u64) -> Self {
+        self.dir(dir).stall_after = Some(n_bytes);
+        self
+    }
+
+    /// Replaces the byte at stream offset `index` (0-based) with `value`. Can
+    /// be given several times for different offsets.
+    pub fn corrupt_byte(mut self, dir: Direction, index: u64, value: u8) -> Self {
+        self.dir(dir).corrupt.push((index, value));
+        self
+    }
+
+    /// After `n_bytes`, shuts down the write side toward the receiver (it reads
+    /// EOF) and stops forwarding in `dir`; the other direction keeps working.
+    pub fn half_close_after(mut self, dir: Direction, n_bytes: u64) -> Self {
+        self.dir(dir).half_close_after = Some(n_bytes);
+        self
+    }
+
+    /// Applies the faults only to the first `n` connections; later ones are
+    /// forwarded untouched. Lets a test check that a client reconnects after a
+    /// fault and then succeeds.
+    pub fn first_connections(mut self, n: usize) -> Self {
+        self.first_connections = Some(n);
+        self
+    }
+}
+
+/// Live state shared by the accept thread, every pump and the handle.
+#[derive(Debug, Default)]
+struct Shared {
+    ctl: Mutex<Ctl>,
+    /// Signalled whenever `ctl` changes or a connection is cut, so pumps that
+    /// wait (stalled, sleeping a delay) notice at once.
+    wake: Condvar,
+    conns: Mutex<Vec<Arc<Conn>>>,
+    pumps: Mutex<Vec<JoinHandle<()>>>,
+    accepted: AtomicUsize,
+    forwarded: [AtomicU64; 2],
+}
+
+#[derive(Debug, Default)]
+struct Ctl {
+    stalled: bool,
+    shutdown: bool,
+}
+
+impl Shared {
+    fn ctl(&self) -> MutexGuard<'_, Ctl> {
+        self.ctl.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn notify(&self) {
+        // Taking the lock orders the notification after any waiter's check of
+        // its condition, so no wake-up is lost.
+        let _guard = self.ctl();
+        self.wake.notify_all();
+    }
+
+    fn is_over(&self, ctl: &Ctl, conn: &Conn) -> bool {
+        ctl.shutdown || conn.closed.load(Ordering::SeqCst)
+    }
+
+    /// Blocks while the proxy is stalled; false if the connection or the
+    /// proxy is finished meanwhile.
+    fn wait_while_stalled(&self, conn: &Conn) -> bool {
+        let mut ctl = self.ctl();
+        while ctl.stalled && !self.is_over(&ctl, conn) {
+            ctl = self.wake.wait(ctl).unwrap_or_else(PoisonError::into_inner);
+        }
+        !self.is_over(&ctl, conn)
+    }
+
+    /// Sleeps for `d` unless the connection or the proxy finishes first;
+    /// false in that case.
+    fn sleep(&self, d: Duration, conn: &Conn) -> bool {
+        let deadline = Instant::now() + d;
+        let mut ctl = self.ctl();
+        loop {
+            if self.is_over(&ctl, conn) {
+                return false;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return true;
+            }
+            ctl = self
+                .wake
+                .wait_timeout(ctl, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Blocks until the connection or the proxy is finished.
+    fn wait_over(&self, conn: &Conn) {
+        let mut ctl = self.ctl();
+        while !self.is_over(&ctl, conn) {
+            ctl = self.wake.wait(ctl).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn cut_all(&self) {
+        let conns = self
+            .conns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for conn in conns {
+            conn.cut();
+        }
+        self.notify();
+    }
+}
+
+/// One proxied connection: the client leg and the upstream leg.
+#[derive(Debug)]
+struct Conn {
+    client: Stream,
+    upstream: Stream,
+    closed: AtomicBool,
+    live_pumps: AtomicUsize,
+}
+
+impl Conn {
+    /// Shuts down both legs. Shutdown (unlike close) acts on the socket
+    /// itself, so it wakes the pumps blocked on their own handles, and both
+    /// peers see the connection end.
+    fn cut(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let _ = self.client.shutdown(Shutdown::Both);
+        let _ = self.upstream.shutdown(Shutdown::Both);
+    }
+}
+
+/// A loopback TCP proxy that forwards to a server and injects faults.
+///
+/// Listens on `127.0.0.1:0`. Each accepted connection gets its own upstream
+/// connection and two threads, one per [`Direction`]. If the upstream cannot
+/// be reached (server killed), the client's connection is accepted and then
+/// closed at once, so the client reads EOF.
+///
+/// Dropping the proxy closes the listener and every connection and waits for
+/// its threads.
+#[derive(Debug)]
+pub struct FaultProxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy in front of `upstream`.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound.
+    pub fn start(upstream: &Address, plan: FaultPlan) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .unwrap_or_else(|e| panic!("FaultProxy: cannot bind 127.0.0.1:0: {e}"));
+        let addr = listener.local_addr().expect("listener has an address");
+        let shared = Arc::new(Shared::default());
+        let acceptor = {
+            let shared = Arc::clone(&shared);
+            let upstream = upstream.clone();
+            thread::Builder::new()
+                .name(format!("fp{}-accept", addr.port()))
+                .spawn(move || accept_loop(&listener, &upstream, &plan, &shared))
+                .expect("spawn proxy accept thread")
+        };
+        Self {
+            addr,
+            shared,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// The proxy's listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `beanstalk://127.0.0.1:PORT` of the proxy.
+    pub fn url(&self) -> String {
+        format!("beanstalk://{}", self.addr)
+    }
+
+    /// Holds all forwarding, on every connection and in both directions, until
+    /// [`resume`](Self::resume). Bytes already read are held back; the rest
+    /// stays in the kernel buffers.
+    pub fn stall_now(&self) {
+        self.shared.ctl().stalled = true;
+    }
+
+    /// Ends a [`stall_now`](Self::stall_now). A planned
+    /// [`FaultPlan::stall_after`] is permanent and is not lifted.
+    pub fn resume(&self) {
+        self.shared.ctl().stalled = false;
+        self.shared.notify();
+    }
+
+    /// Shuts down both legs of every current connection now. New connections
+    /// are still accepted.
+    pub fn cut_all(&self) {
+        self.shared.cut_all();
+    }
+
+    /// How many connections were accepted so far.
+    pub fn connections(&self) -> usize {
+        self.shared.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Bytes forwarded in `dir` so far, summed over all connections.
+    ///
+    /// A chunk is counted just before it is written (and uncounted if the
+    /// write fails), so once a peer has received bytes they are included:
+    /// after reading a reply, no polling is needed.
+    pub fn bytes_forwarded(&self, dir: Direction) -> u64 {
+        self.shared.forwarded[dir.index()].load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.shared.ctl().shutdown = true;
+        self.shared.notify();
+        // accept() has no timeout; a connection of our own unblocks it, and
+        // the loop then sees the shutdown flag.
+        let _ = TcpStream::connect(self.addr);
+        let deadline = Instant::now() + JOIN_TIMEOUT;
+        if let Some(acceptor) = self.acceptor.take() {
+            join_until(vec![acceptor], deadline);
+        }
+        self.shared.cut_all();
+        let pumps = std::mem::take(
+            &mut *self
+                .shared
+                .pumps
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        join_until(pumps, deadline);
+        self.shared
+            .conns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+fn accept_loop(listener: &TcpListener, upstream: &Address, plan: &FaultPlan, shared: &Arc<Shared>) {
+    let clean = DirectionPlan::default();
+    // Thread names start with "fp<port>-" so a test can find the threads of
+    // one proxy (in /proc/self/task/*/comm) and check that none outlives it.
+    let name = format!("fp{}", listener.local_addr().map_or(0, |a| a.port()));
+    for client in listener.incoming() {
+        if shared.ctl().shutdown {
+            return;
+        }
+        // Out of fds or similar: back off instead of spinning.
+        let Ok(client) = client else {
+            thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        let index = shared.accepted.fetch_add(1, Ordering::SeqCst);
+        prune(shared);
+
+        let Ok(upstream) = Stream::connect(upstream) else {
+            // Dropping the client closes it: the client sees EOF, as it would
+            // when a server dies.
+            continue;
+        };
+        let client = Stream::Tcp(client);
+        let _ = client.set_nodelay();
+        let _ = upstream.set_nodelay();
+
+        let faulty = plan.first_connections.is_none_or(|n| index < n);
+        let plan_for = |dir: Direction| {
+            if faulty {
+                plan.dirs[dir.index()].clone()
+            } else {
+                clean.clone()
+            }
+        };
+
+        let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) else {
+            continue;
+        };
+        let conn = Arc::new(Conn {
+            client,
+            upstream,
+            closed: AtomicBool::new(false),
+            live_pumps: AtomicUsize::new(2),
+        });
+        shared
+            .conns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::clone(&conn));
+
+        let legs = [
+            (Direction::Upstream, c2, u2.try_clone()),
+            (Direction::Downstream, u2, conn.client.try_clone()),
+        ];
+        for (dir, src, dst) in legs {
+            let Ok(dst) = dst else {
+                conn.cut();
+                conn.live_pumps.fetch_sub(1, Ordering::SeqCst);
+                continue;
+            };
+            let pump = Pump {
+                shared: Arc::clone(shared),
+                conn: Arc::clone(&conn),
+                dir,
+                plan: plan_for(dir),
+                src,
+                dst,
+            };
+            let handle = thread::Builder::new()
+                .name(format!("{name}-{}{index}", dir.letter()))
+                .spawn(move || pump.run());
+            match handle {
+                Ok(h) => shared
+                    .pumps
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(h),
+                Err(_) => {
+                    conn.cut();
+                    conn.live_pumps.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+}
+
+/// Forgets finished connections and threads, so a long test that opens many
+/// connections does not keep their file descriptors.
+fn prune(shared: &Shared) {
+    shared
+        .conns
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .retain(|c| c.live_pumps.load(Ordering::SeqCst) > 0);
+    let mut pumps = shared.pumps.lock().unwrap_or_else(PoisonError::into_inner);
+    let (done, live): (Vec<_>, Vec<_>) = pumps.drain(..).partition(JoinHandle::is_finished);
+    *pumps = live;
+    drop(pumps);
+    for h in done {
+        let _ = h.join();
+    }
+}
+
+/// Copies one direction of one connection, applying its plan.
+struct Pump {
+    shared: Arc<Shared>,
+    conn: Arc<Conn>,
+    dir: Direction,
+    plan: DirectionPlan,
+    src: Stream,
+    dst: Stream,
+}
+
+impl Pump {
+    fn run(mut self) {
+        self.forward();
+        // The last pump of a connection closes it completely, so the peers
+        // are not left waiting on a half-open socket nobody serves.
+        if self.conn.live_pumps.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.conn.cut();
+        }
+    }
+
+    fn forward(&mut self) {
+        let mut offset: u64 = 0;
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let next = self.plan.next_stop(offset);
+            if let Some((at, stop)) = next {
+                if at == offset {
+                    self.stop(stop);
+                    return;
+                }
+            }
+            // Never read past the next stop: what lies beyond it must stay
+            // unread, exactly as if the connection had ended there.
+            let want = next.map_or(CHUNK, |(at, _)| {
+                usize::try_from(at - offset).map_or(CHUNK, |n| n.min(CHUNK))
+            });
+            let n = match self.src.read(&mut buf[..want]) {
+                Ok(0) => {
+                    // Orderly EOF: pass the half-close on.
+                    let _ = self.dst.shutdown(Shutdown::Write);
+                    return;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.conn.cut();
+                    self.shared.notify();
+                    return;
+                }
+            };
+            self.plan.corrupt(offset, &mut buf[..n]);
+            let piece = if self.plan.one_byte_chunks { 1 } else { n };
+            for chunk in buf[..n].chunks(piece) {
+                if !self.shared.wait_while_stalled(&self.conn) {
+                    return;
+                }
+                if !self.plan.delay.is_zero() && !self.shared.sleep(self.plan.delay, &self.conn) {
+                    return;
+                }
+                // Counted before the write, so that by the time the receiver
+                // can see these bytes the counter already includes them.
+                let counter = &self.shared.forwarded[self.dir.index()];
+                let len = chunk.len() as u64;
+                counter.fetch_add(len, Ordering::SeqCst);
+                if self.dst.write_all(chunk).is_err() {
+                    counter.fetch_sub(len, Ordering::SeqCst);
+                    self.conn.cut();
+                    self.shared.notify();
+                    return;
+                }
+                offset += len;
+            }
+        }
+    }
+
+    fn stop(&self, stop: Stop) {
+        match stop {
+            Stop::Cut => {
+                self.conn.cut();
+                self.shared.notify();
+            }
+            Stop::Stall => self.shared.wait_over(&self.conn),
+            Stop::HalfClose => {
+                let _ = self.dst.shutdown(Shutdown::Write);
+            }
+        }
+    }
+}
+
+/// Joins the threads that finish before `deadline`; the others are detached.
+fn join_until(handles: Vec<JoinHandle<()>>, deadline: Instant) {
+    while handles.iter().any(|h| !h.is_finished()) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(1));
+    }
+    for h in handles {
+        if h.is_finished() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// State shared between a [`FakePeer`] and its thread.
+#[derive(Debug, Default)]
+struct PeerShared {
+    shutdown: AtomicBool,
+    /// The connection being handled, so `Drop` can unblock the closure.
+    current: Mutex<Option<TcpStream>>,
+    accepted: AtomicUsize,
+    panic: Mutex<Option<String>>,
+}
+
+/// A listener on `127.0.0.1:0` whose connections are served by a closure:
+/// a peer that says exactly what a test wants, such as garbage or a reply cut
+/// short.
+///
+/// Connections are handled one at a time, in the order they are accepted, on
+/// one background thread. When the closure returns, the peer sends FIN and
+/// discards any further input for up to 250 ms before closing, so the client
+/// reads everything the closure wrote and then a clean EOF rather than a reset.
+///
+/// If the closure panics (for example a failed `assert!` on what the client
+/// sent), the next connections are still served, and dropping the `FakePeer`
+/// panics with the message so the test fails.
+#[derive(Debug)]
+pub struct FakePeer {
+    addr: SocketAddr,
+    shared: Arc<PeerShared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FakePeer {
+    /// Starts listening; `handler` runs once per accepted connection.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound.
+    pub fn start<F>(handler: F) -> Self
+    where
+        F: FnMut(&mut TcpStream) + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .unwrap_or_else(|e| panic!("FakePeer: cannot bind 127.0.0.1:0: {e}"));
+        let addr = listener.local_addr().expect("listener has an address");
+        let shared = Arc::new(PeerShared::default());
+        let thread = {
+            let shared = Arc::clone(&shared);
+            thread::Builder::new()
+                .name(format!("fakepeer{}", addr.port()))
+                .spawn(move || serve(&listener, &shared, handler))
+                .expect("spawn fake peer thread")
+        };
+        Self {
+            addr,
+            shared,
+            thread: Some(thread),
+        }
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `beanstalk://127.0.0.1:PORT` of the peer.
+    pub fn url(&self) -> String {
+        format!("beanstalk://{}", self.addr)
+    }
+
+    /// How many connections were accepted so far.
+    pub fn connections(&self) -> usize {
+        self.shared.accepted.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FakePeer {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        if let Some(s) = &*self
+            .shared
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        let _ = TcpStream::connect(self.addr);
+        if let Some(t) = self.thread.take() {
+            join_until(vec![t], Instant::now() + JOIN_TIMEOUT);
+        }
+        let panic = self
+            .shared
+            .panic
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        // Panicking while already unwinding would abort the test binary.
+        if let Some(msg) = panic {
+            if !thread::panicking() {
+                panic!("FakePeer handler panicked: {msg}");
+            }
+        }
+    }
+}
+
+fn serve<F>(listener: &TcpListener, shared: &PeerShared, mut handler: F)
+where
+    F: FnMut(&mut TcpStream),
+{
+    for stream in listener.incoming() {
+        if shared.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(mut stream) = stream else {
+            thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        shared.accepted.fetch_add(1, Ordering::SeqCst);
+        *shared
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = stream.try_clone().ok();
+        // Drop may have run between the check above and publishing `current`;
+        // re-check so the closure is not started on a peer being torn down.
+        if shared.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        let result = panic::catch_unwind(AssertUnwindSafe(|| handler(&mut stream)));
+        *shared
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        if let Err(payload) = result {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic payload".to_owned());
+            shared
+                .panic
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_or_insert(msg);
+        }
+        linger_close(stream);
+    }
+}
+
+/// Closes gracefully: FIN first, then read and discard for a short while.
+/// Closing a socket with unread input makes the kernel send a reset, which can
+/// destroy data the client has not read yet.
+fn linger_close(mut stream: TcpStream) {
+    let _ = stream.flush();
+    let _ = stream.shutdown(Shutdown::Write);
+    let deadline = Instant::now() + Duration::from_millis(250);
+    let mut sink = [0u8; 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
