@@ -6,11 +6,10 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use proto::{
-    Connection, Endpoint, Error, Execute, ProtocolError, Request, Response, Session, Token,
-    WriteBuf,
+    Connection, Endpoint, Error, Execute, Options, ProtocolError, Request, Response, Session,
+    Token, WriteBuf,
 };
 
-use crate::connect::Builder;
 use crate::stream::Stream;
 
 /// Reads start this small, so a short reply costs little zeroing, and grow
@@ -59,7 +58,7 @@ pub struct Client {
     conn: Connection,
     rbuf: BytesMut,
     wbuf: WriteBuf,
-    settings: Builder,
+    options: Options,
     endpoint: Endpoint,
     /// The read timeout last set on the socket, to skip redundant syscalls.
     socket_read_timeout: Option<Duration>,
@@ -68,23 +67,13 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to `address` with default settings; see [`Builder::connect`].
-    pub fn connect(address: &str) -> Result<Self, Error> {
-        Builder::new().connect(address)
-    }
-
-    /// Connects to `BEANSTALKD_URL`, or `127.0.0.1:11300` when unset.
-    pub fn connect_default() -> Result<Self, Error> {
-        Builder::new().connect_default()
-    }
-
-    pub(crate) fn new(stream: Stream, settings: Builder, endpoint: Endpoint) -> Self {
+    pub(crate) fn new(stream: Stream, options: Options, endpoint: Endpoint) -> Self {
         Self {
             stream,
-            conn: Connection::new(settings.config),
+            conn: Connection::new(options.config),
             rbuf: BytesMut::with_capacity(MIN_READ),
             wbuf: WriteBuf::new(),
-            settings,
+            options,
             endpoint,
             socket_read_timeout: None,
             read_size: MIN_READ,
@@ -135,7 +124,7 @@ impl Client {
     /// released them when it closed.
     pub fn reconnect(&mut self) -> Result<(), Error> {
         let session = self.conn.session().clone();
-        let mut fresh = self.settings.connect_endpoint(&self.endpoint)?;
+        let mut fresh = Self::connect_endpoint(&self.endpoint, self.options)?;
         fresh.restore(&session)?;
         self.stream.shutdown();
         *self = fresh;
@@ -265,11 +254,11 @@ impl Client {
             match written {
                 Ok(0) => {
                     let error = io::Error::from(io::ErrorKind::WriteZero);
-                    return Err(self.fail_io(error, self.settings.write_timeout));
+                    return Err(self.fail_io(error, self.options.write_timeout));
                 }
                 Ok(n) => self.wbuf.advance(n),
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(self.fail_io(error, self.settings.write_timeout)),
+                Err(error) => return Err(self.fail_io(error, self.options.write_timeout)),
             }
         }
         Ok(())
@@ -294,12 +283,11 @@ impl Client {
             if let Some(reply) = self.poll_buffered()? {
                 return Ok(reply);
             }
-            let timeout = match (self.conn.next_reply_timeout(), explicit) {
-                (Some(kind), Some(explicit)) => Some(kind.resolve_explicit(explicit)),
-                (Some(kind), None) => kind.resolve(self.settings.read_timeout),
+            let Some(wait) = self.conn.next_reply_timeout() else {
                 // Nothing in flight: poll_buffered already reported why.
-                (None, _) => return Err(Error::Protocol(ProtocolError::Abandoned)),
+                return Err(Error::Protocol(ProtocolError::Abandoned));
             };
+            let timeout = self.options.reply_deadline(wait, explicit);
             let now_deadline =
                 *deadline.get_or_insert_with(|| timeout.map(|t| (Instant::now() + t, t)));
             self.fill(now_deadline)?;

@@ -36,9 +36,8 @@ mod connect;
 mod stream;
 
 pub use client::{Client, WithTimeout};
-pub use connect::{Builder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT};
 pub use proto::{
-    self, CommandError, Commands, Config, Endpoint, Error, Execute, Job, JobId, JobStats,
+    self, CommandError, Commands, Config, Endpoint, Error, Execute, Job, JobId, JobStats, Options,
     ProtocolError, PutOptions, PutReceipt, ReleaseOutcome, ServerError, ServerStats, Tube,
     TubeList, TubeStats, cmd,
 };

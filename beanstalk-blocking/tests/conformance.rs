@@ -2,7 +2,7 @@
 
 use std::future::{Future, ready};
 
-use beanstalk_blocking::{Builder, Client, Error, Execute, PutOptions, PutReceipt, cmd, proto};
+use beanstalk_blocking::{Client, Error, Execute, Options, PutOptions, PutReceipt, cmd, proto};
 use beanstalk_test_support::conformance::{Adapter, Settings};
 
 /// The blocking client seen through the async command traits: each call
@@ -26,10 +26,10 @@ impl Adapter for Blocking {
         address: &str,
         settings: Settings,
     ) -> impl Future<Output = Result<Self, Error>> + Send {
-        let client = Builder::new()
+        let options = Options::default()
             .read_timeout(settings.read_timeout)
-            .max_job_size(settings.max_job_size)
-            .connect(address);
+            .max_job_size(settings.max_job_size);
+        let client = Client::connect_with(address, options);
         ready(client.map(Blocking))
     }
 

@@ -211,7 +211,11 @@ impl Connection {
     /// `quit` nothing more can be sent; its [`Response::Closing`] comes out
     /// of [`Connection::poll_response`] right after the replies to the
     /// commands before it, without any bytes from the server.
-    pub fn send<R: Request>(&mut self, request: &R, dst: &mut WriteBuf) -> Result<Token, CommandError> {
+    pub fn send<R: Request>(
+        &mut self,
+        request: &R,
+        dst: &mut WriteBuf,
+    ) -> Result<Token, CommandError> {
         match self.state {
             State::Open => {}
             State::Quitting | State::Closed => return Err(CommandError::Closed),
@@ -245,7 +249,10 @@ impl Connection {
     /// sticky: the connection is broken and every later call returns the
     /// same error.
     #[must_use = "a reply or an error may be waiting"]
-    pub fn poll_response(&mut self, src: &mut BytesMut) -> Result<Option<(Token, Response)>, ProtocolError> {
+    pub fn poll_response(
+        &mut self,
+        src: &mut BytesMut,
+    ) -> Result<Option<(Token, Response)>, ProtocolError> {
         if let State::Broken(cause) = self.state {
             return Err(cause);
         }
@@ -271,7 +278,9 @@ impl Connection {
         if let Err(error) = entry.kind.check_reply(&frame.head) {
             return Err(self.fail(error));
         }
-        if let (CommandKind::Use, Head::Using(name), Some(asked)) = (entry.kind, frame.head, &entry.tube) {
+        if let (CommandKind::Use, Head::Using(name), Some(asked)) =
+            (entry.kind, frame.head, &entry.tube)
+        {
             if name.as_bytes() != asked.as_bytes() {
                 return Err(self.fail(ProtocolError::TubeMismatch));
             }
@@ -290,7 +299,11 @@ impl Connection {
     /// the watch list of `session` (typically taken from a connection that
     /// failed). Returns how many replies to read; pass each to
     /// [`check_restored`].
-    pub fn restore_session(&mut self, session: &Session, dst: &mut WriteBuf) -> Result<usize, CommandError> {
+    pub fn restore_session(
+        &mut self,
+        session: &Session,
+        dst: &mut WriteBuf,
+    ) -> Result<usize, CommandError> {
         let mut sent = 0;
         if *session.using() != Tube::DEFAULT {
             self.send(&cmd::Use::new(session.using())?, dst)?;
@@ -314,7 +327,10 @@ impl Connection {
         if let State::Broken(cause) = self.state {
             return Err(cause);
         }
-        let only_quit = self.in_flight.iter().all(|entry| entry.kind == CommandKind::Quit);
+        let only_quit = self
+            .in_flight
+            .iter()
+            .all(|entry| entry.kind == CommandKind::Quit);
         if only_quit && unread.is_empty() {
             self.state = State::Closed;
             Ok(())

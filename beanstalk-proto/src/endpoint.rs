@@ -101,22 +101,31 @@ impl FromStr for Endpoint {
         let host_port = match address.strip_prefix("beanstalk://") {
             Some(rest) => rest.strip_suffix('/').unwrap_or(rest),
             None if address.contains("://") => {
-                return Err(AddressError::new(address, "scheme must be beanstalk:// or unix://"));
+                return Err(AddressError::new(
+                    address,
+                    "scheme must be beanstalk:// or unix://",
+                ));
             }
             None if address.contains('/') => return Ok(Self::unix(address)),
             None => address,
         };
-        let (host, port) = split_host_port(host_port).map_err(|reason| AddressError::new(address, reason))?;
+        let (host, port) =
+            split_host_port(host_port).map_err(|reason| AddressError::new(address, reason))?;
         Ok(Self::tcp(host, port))
     }
 }
 
 fn split_host_port(text: &str) -> Result<(&str, u16), &'static str> {
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
-        let (host, after) = rest.split_once(']').ok_or("missing ']' after IPv6 address")?;
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or("missing ']' after IPv6 address")?;
         match after {
             "" => (host, None),
-            _ => (host, Some(after.strip_prefix(':').ok_or("expected ':' after ']'")?)),
+            _ => (
+                host,
+                Some(after.strip_prefix(':').ok_or("expected ':' after ']'")?),
+            ),
         }
     } else {
         match text.rsplit_once(':') {
@@ -132,7 +141,9 @@ fn split_host_port(text: &str) -> Result<(&str, u16), &'static str> {
     }
     let port = match port {
         None => DEFAULT_PORT,
-        Some(port) => port.parse().map_err(|_| "port must be a number from 0 to 65535")?,
+        Some(port) => port
+            .parse()
+            .map_err(|_| "port must be a number from 0 to 65535")?,
     };
     Ok((host, port))
 }
@@ -165,9 +176,15 @@ mod tests {
         ];
         for (text, expected) in cases {
             assert_eq!(text.parse::<Endpoint>(), Ok(expected.clone()), "{text}");
-            assert_eq!(expected.to_string().parse::<Endpoint>(), Ok(expected), "{text} round trip");
+            assert_eq!(
+                expected.to_string().parse::<Endpoint>(),
+                Ok(expected),
+                "{text} round trip"
+            );
         }
-        for bad in ["", ":1", "h:", "h:x", "h:65536", "::1", "[::1", "[::1]x", "http://h", "unix://"] {
+        for bad in [
+            "", ":1", "h:", "h:x", "h:65536", "::1", "[::1", "[::1]x", "http://h", "unix://",
+        ] {
             assert!(bad.parse::<Endpoint>().is_err(), "{bad:?}");
         }
     }

@@ -51,11 +51,22 @@ pub enum CommandError {
     },
     /// A `reserve-with-timeout` timeout above `i32::MAX` seconds, which
     /// beanstalkd 1.12 silently misreads (as "forever" or as 0).
-    #[error("reserve timeout of {seconds} s is above 2147483647 s, the largest beanstalkd reads correctly")]
+    #[error(
+        "reserve timeout of {seconds} s is above 2147483647 s, the largest beanstalkd reads correctly"
+    )]
     TimeoutTooLarge {
         /// The rejected timeout in seconds.
         seconds: u32,
     },
+    /// A command that can hold the connection's replies for a long time
+    /// (`reserve`, or `reserve-with-timeout` above 0) was sent through a
+    /// handle shared by several tasks. beanstalkd answers nothing else on a
+    /// connection while a reserve waits, so it would stall every other task;
+    /// reserve on a connection of its own.
+    #[error(
+        "a waiting reserve would stall every task sharing this connection; reserve on a dedicated connection"
+    )]
+    WouldBlockShared,
     /// The connection was closed (after `quit`, or the server closed it
     /// cleanly); open a new one.
     #[error("the connection is closed; open a new one")]

@@ -69,7 +69,9 @@ impl Tube {
 pub(crate) fn validate(name: &[u8]) -> Result<(), CommandError> {
     match name {
         [] => Err(CommandError::EmptyTubeName),
-        _ if name.len() > MAX_TUBE_NAME_LEN => Err(CommandError::TubeNameTooLong { len: name.len() }),
+        _ if name.len() > MAX_TUBE_NAME_LEN => {
+            Err(CommandError::TubeNameTooLong { len: name.len() })
+        }
         [b'-', ..] => Err(CommandError::TubeNameLeadingHyphen),
         _ => match name.iter().position(|&b| !is_name_byte(b)) {
             Some(index) => Err(CommandError::TubeNameInvalidByte {
@@ -87,7 +89,11 @@ pub(crate) fn is_valid_tube_name(name: &[u8]) -> bool {
 }
 
 const fn is_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'/' | b';' | b'.' | b'$' | b'_' | b'(' | b')')
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'+' | b'/' | b';' | b'.' | b'$' | b'_' | b'(' | b')'
+        )
 }
 
 impl Deref for Tube {
@@ -189,7 +195,10 @@ mod tests {
         let ok = "a".repeat(200);
         let too_long = "a".repeat(201);
         assert!(Tube::new(&ok).is_ok());
-        assert_eq!(Tube::new(&too_long), Err(CommandError::TubeNameTooLong { len: 201 }));
+        assert_eq!(
+            Tube::new(&too_long),
+            Err(CommandError::TubeNameTooLong { len: 201 })
+        );
     }
 
     #[test]

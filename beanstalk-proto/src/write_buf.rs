@@ -113,7 +113,8 @@ impl WriteBuf {
                 break;
             }
         }
-        self.tail.extend_from_slice(digits.get(start..).unwrap_or_default());
+        self.tail
+            .extend_from_slice(digits.get(start..).unwrap_or_default());
     }
 
     pub(crate) fn put_crlf(&mut self) {
@@ -204,7 +205,11 @@ mod tests {
         assert_eq!(buf.chunk_count(), 3);
         assert_eq!(buf.chunk().len(), 17);
         buf.advance(17);
-        assert_eq!(buf.chunk().as_ptr(), body.as_ptr(), "body is queued by reference");
+        assert_eq!(
+            buf.chunk().as_ptr(),
+            body.as_ptr(),
+            "body is queued by reference"
+        );
         buf.advance(DEFAULT_ZERO_COPY_MIN + 1);
         assert_eq!(buf.chunk(), b"\n");
         buf.advance(1);

@@ -25,7 +25,7 @@ pub mod reserve;
 pub mod stats;
 pub mod tubes;
 
-pub use job::{Bury, Delete, Kick, KickJob, ReleaseOutcome, Release, Touch};
+pub use job::{Bury, Delete, Kick, KickJob, Release, ReleaseOutcome, Touch};
 pub use peek::{Peek, PeekBuried, PeekDelayed, PeekReady};
 pub use put::{Body, Put, PutOptions, PutReceipt};
 pub use quit::Quit;
@@ -221,6 +221,22 @@ impl CommandKind {
             Self::Quit => "quit",
             Self::PauseTube => "pause-tube",
         }
+    }
+
+    /// Whether the command acts on the tube in use (set by `use`): `put`,
+    /// `kick`, the three state peeks and `list-tube-used`. A connection
+    /// shared by tasks that use different tubes must `use` the right one
+    /// before these.
+    pub const fn depends_on_tube_in_use(self) -> bool {
+        matches!(
+            self,
+            Self::Put
+                | Self::Kick
+                | Self::PeekReady
+                | Self::PeekDelayed
+                | Self::PeekBuried
+                | Self::ListTubeUsed
+        )
     }
 
     /// Whether `head` can answer this command, and if so, whether the

@@ -220,7 +220,12 @@ impl Request for Put<'_> {
             delay,
             ttr,
         } = self.options;
-        let numbers = [priority.into(), delay.into(), ttr.into(), self.body.len() as u64];
+        let numbers = [
+            priority.into(),
+            delay.into(),
+            ttr.into(),
+            self.body.len() as u64,
+        ];
         super::encode_numbers(dst, "put", &numbers);
         let shared = match &self.body {
             Body::Shared(bytes) => Some(bytes),
