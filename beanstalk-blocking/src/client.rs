@@ -1,10 +1,10 @@
 //! The blocking client: drives a [`proto::Connection`] over a socket.
 
-use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
+use proto::batch::Batch;
 use proto::{
     Connection, Endpoint, Error, Execute, Options, ProtocolError, Request, Response, Session,
     Token, WriteBuf,
@@ -16,10 +16,6 @@ use crate::stream::Stream;
 /// while reads keep filling the buffer.
 const MIN_READ: usize = 4 * 1024;
 const MAX_READ: usize = 256 * 1024;
-
-/// [`Client::execute_many`] keeps at most this many bytes of commands
-/// unanswered, so neither side's socket buffer fills while the other waits.
-const PIPELINE_BYTES: usize = 64 * 1024;
 
 /// A blocking beanstalkd connection.
 ///
@@ -141,7 +137,8 @@ impl Client {
         Ok(())
     }
 
-    /// Sends every request pipelined, in batches of up to 64 KiB, and
+    /// Sends every request pipelined, with at most
+    /// [`proto::batch::MAX_UNANSWERED_BYTES`] unanswered at a time, and
     /// returns each one's result in order.
     ///
     /// A failing item does not stop the others. If the connection fails,
@@ -167,79 +164,40 @@ impl Client {
         R: Request,
         I: IntoIterator<Item = R>,
     {
-        let requests = requests.into_iter();
-        let mut results: Vec<Option<Result<R::Output, Error>>> =
-            Vec::with_capacity(requests.size_hint().0);
-        // Result slots of the commands in flight, oldest first.
-        let mut waiting: VecDeque<(Token, usize)> = VecDeque::new();
-        let mut requests = requests.peekable();
-        while requests.peek().is_some() || !waiting.is_empty() {
-            while self.wbuf.remaining() < PIPELINE_BYTES {
+        let mut requests = requests.into_iter().peekable();
+        let mut batch = Batch::with_capacity(requests.size_hint().0);
+        while requests.peek().is_some() || batch.is_waiting() {
+            while batch.can_send() {
                 let Some(request) = requests.next() else {
                     break;
                 };
-                match self.conn.send(&request, &mut self.wbuf) {
-                    Ok(token) => waiting.push_back((token, results.len())),
-                    Err(error) => {
-                        results.push(Some(Err(error.into())));
-                        continue;
-                    }
-                }
-                results.push(None);
+                batch.send(&mut self.conn, &request, &mut self.wbuf);
             }
             if let Err(error) = self.flush() {
-                self.fail_waiting(&mut results, &mut waiting, error);
+                batch.fail(&self.conn, error);
                 continue;
             }
-            // Wait for at least one reply, then take every reply already read.
-            let mut timeout = None;
-            while let Some(&(token, slot)) = waiting.front() {
-                let reply = match timeout {
-                    None => self.next_response(None).map(Some),
-                    Some(()) => self.poll_buffered(),
-                };
+            if !batch.is_waiting() {
+                continue;
+            }
+            // Wait for one reply, then take every reply already read.
+            let mut reply = self.next_response(None).map(Some);
+            loop {
                 match reply {
-                    Ok(Some((answered, response))) => {
-                        debug_assert_eq!(answered, token, "replies come in send order");
-                        waiting.pop_front();
-                        if let Some(entry) = results.get_mut(slot) {
-                            *entry = Some(R::from_response(response));
-                        }
-                        timeout = Some(());
-                    }
+                    Ok(Some((token, response))) => batch.answer(token, response),
                     Ok(None) => break,
                     Err(error) => {
-                        self.fail_waiting(&mut results, &mut waiting, error);
+                        batch.fail(&self.conn, error);
                         break;
                     }
                 }
+                if !batch.is_waiting() {
+                    break;
+                }
+                reply = self.poll_buffered();
             }
         }
-        results
-            .into_iter()
-            .map(|slot| slot.unwrap_or(Err(Error::Protocol(ProtocolError::Abandoned))))
-            .collect()
-    }
-
-    /// Gives the first waiting command `error`, and the rest the
-    /// connection's recorded cause.
-    fn fail_waiting<T>(
-        &mut self,
-        results: &mut [Option<Result<T, Error>>],
-        waiting: &mut VecDeque<(Token, usize)>,
-        error: Error,
-    ) {
-        let cause = match self.conn.state() {
-            proto::State::Broken(cause) => cause,
-            _ => ProtocolError::Abandoned,
-        };
-        let mut error = Some(error);
-        for (_, slot) in waiting.drain(..) {
-            let this = error.take().unwrap_or(Error::Protocol(cause));
-            if let Some(entry) = results.get_mut(slot) {
-                *entry = Some(Err(this));
-            }
-        }
+        batch.finish()
     }
 
     /// Writes everything buffered.

@@ -198,6 +198,19 @@ impl Connection {
         self.in_flight.front().map(|entry| entry.timeout)
     }
 
+    /// Whether a command in flight may legitimately hold its reply back
+    /// for long (`reserve`, or `reserve-with-timeout` above 0). While it
+    /// waits, the server answers nothing else on this connection, so a
+    /// driver whose caller gave up on such a command should close the
+    /// connection rather than leave later commands stuck behind it.
+    pub fn has_blocking_in_flight(&self) -> bool {
+        self.in_flight.iter().any(|entry| match entry.timeout {
+            ReplyTimeout::Default => false,
+            ReplyTimeout::ServerWait(wait) => !wait.is_zero(),
+            ReplyTimeout::Indefinite => true,
+        })
+    }
+
     /// The token of the oldest command still waiting for its reply.
     pub fn next_token(&self) -> Option<Token> {
         self.in_flight.front().map(|entry| entry.token)

@@ -71,6 +71,7 @@
 extern crate alloc;
 
 pub mod api;
+pub mod batch;
 pub mod cmd;
 pub mod config;
 pub mod connection;
