@@ -1,0 +1,404 @@
+//! A connection owned by one task: drives a [`proto::Connection`] over a
+//! tokio socket.
+
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use proto::batch::Batch;
+use proto::{
+    AsyncExecute, CommandError, Connection, Endpoint, Error, Options, ProtocolError, Request,
+    Response, Session, Token, WriteBuf,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+
+use crate::stream::Stream;
+
+/// Reads ask for at least this much room, and for more while replies are
+/// large.
+const MIN_READ: usize = 4 * 1024;
+const MAX_READ: usize = 256 * 1024;
+
+/// A beanstalkd connection owned by one task.
+///
+/// All 25 commands come from [`proto::AsyncCommands`] (re-exported as
+/// [`crate::AsyncCommands`]). Each waits under the timeout its command calls
+/// for: the read timeout (default 5 s) for commands answered at once, none
+/// for `reserve`, the server-side timeout plus the read timeout for
+/// `reserve-with-timeout`. A timeout, an I/O error or a protocol violation
+/// closes the connection, and every later call says so.
+///
+/// # Cancellation
+/// Dropping a command's future part-way never desynchronises the stream:
+/// - for every command except a waiting reserve, the command is still
+///   written and its reply is read and discarded by the next call, in order
+///   (a dropped `put` may therefore still create its job);
+/// - a dropped `reserve`, or `reserve-with-timeout` above 0, closes the
+///   connection, because beanstalkd answers nothing else while it waits;
+///   the server then releases any job it would have handed over. This makes
+///   `tokio::select!` on a reserve and a shutdown signal safe.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), beanstalk_tokio::Error> {
+/// # let server = beanstalk_test_support::Server::start();
+/// # let address = server.url();
+/// use beanstalk_tokio::{AsyncCommands, Client, PutOptions};
+///
+/// let mut client = Client::connect(&address).await?;
+/// let receipt = client.put("hello", PutOptions::default()).await?;
+/// let job = client.reserve().await?;
+/// assert_eq!((job.id, &job.body[..]), (receipt.id, &b"hello"[..]));
+/// client.delete(job.id).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Client {
+    /// `None` once the connection is given up, so the socket closes at once.
+    io: Option<Stream>,
+    conn: Connection,
+    rbuf: BytesMut,
+    wbuf: WriteBuf,
+    options: Options,
+    endpoint: Endpoint,
+    read_size: usize,
+}
+
+impl Client {
+    /// Connects to `address` with default [`Options`]: `host:port`,
+    /// `beanstalk://host[:port]`, `[v6]:port`, `unix:///path` or a plain
+    /// path.
+    pub async fn connect(address: &str) -> Result<Self, Error> {
+        Self::connect_with(address, Options::default()).await
+    }
+
+    /// Connects to `BEANSTALKD_URL`, or `127.0.0.1:11300` when it is unset.
+    pub async fn connect_default() -> Result<Self, Error> {
+        Self::connect_endpoint(&Endpoint::from_env()?, Options::default()).await
+    }
+
+    /// Connects to `address` with the given timeouts and limits.
+    pub async fn connect_with(address: &str, options: Options) -> Result<Self, Error> {
+        Self::connect_endpoint(&address.parse()?, options).await
+    }
+
+    /// Connects to a parsed endpoint.
+    pub async fn connect_endpoint(endpoint: &Endpoint, options: Options) -> Result<Self, Error> {
+        let stream = Stream::connect(endpoint, options.connect_timeout).await?;
+        Ok(Self {
+            io: Some(stream),
+            conn: Connection::new(options.config),
+            rbuf: BytesMut::with_capacity(MIN_READ),
+            wbuf: WriteBuf::new(),
+            options,
+            endpoint: endpoint.clone(),
+            read_size: MIN_READ,
+        })
+    }
+
+    /// The address this client connects to.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The protocol state: session, commands in flight, broken or not.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Whether the connection can still be used.
+    pub fn is_open(&self) -> bool {
+        self.io.is_some() && self.conn.is_open()
+    }
+
+    /// Runs the next command with `timeout` instead of the read timeout
+    /// (added to the server-side wait of `reserve-with-timeout`, and
+    /// bounding even a plain `reserve`).
+    pub fn with_timeout(&mut self, timeout: Duration) -> WithTimeout<'_> {
+        WithTimeout {
+            client: self,
+            timeout,
+        }
+    }
+
+    /// Opens a new connection to the same address and restores the tube in
+    /// use and the watch list as the server last confirmed them. Jobs
+    /// reserved on the old connection are not carried over: the server
+    /// released them when it closed.
+    pub async fn reconnect(&mut self) -> Result<(), Error> {
+        let session = self.conn.session().clone();
+        let mut fresh = Self::connect_endpoint(&self.endpoint, self.options).await?;
+        fresh.restore(&session).await?;
+        *self = fresh;
+        Ok(())
+    }
+
+    async fn restore(&mut self, session: &Session) -> Result<(), Error> {
+        let sent = self.conn.restore_session(session, &mut self.wbuf)?;
+        self.flush().await?;
+        for _ in 0..sent {
+            let (_, response) = self.next_response(None).await?;
+            proto::connection::check_restored(response)?;
+        }
+        Ok(())
+    }
+
+    /// Sends every request pipelined, with at most
+    /// [`proto::batch::MAX_UNANSWERED_BYTES`] unanswered at a time, and
+    /// returns each one's result in order.
+    ///
+    /// A failing item does not stop the others. If the connection fails,
+    /// the item being waited for gets the error, items already sent get a
+    /// [`ProtocolError`] (their outcome is unknown) and items never sent get
+    /// [`CommandError::Broken`]. Dropping the future part-way is handled as
+    /// for single commands: replies of commands already written are read and
+    /// discarded by the next call.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), beanstalk_tokio::Error> {
+    /// # let server = beanstalk_test_support::Server::start();
+    /// use beanstalk_tokio::{cmd, Client, PutOptions};
+    ///
+    /// let mut client = Client::connect(&server.url()).await?;
+    /// let puts = (0..1000).map(|i| cmd::Put::new(format!("job {i}"), PutOptions::default()).unwrap());
+    /// let receipts = client.execute_many(puts).await;
+    /// assert!(receipts.iter().all(Result::is_ok));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn execute_many<R, I>(&mut self, requests: I) -> Vec<Result<R::Output, Error>>
+    where
+        R: Request,
+        I: IntoIterator<Item = R>,
+    {
+        let mut guard = CancelGuard(Some(self));
+        let Some(client) = guard.0.as_deref_mut() else {
+            return Vec::new();
+        };
+        let mut requests = requests.into_iter().peekable();
+        let mut batch = Batch::with_capacity(requests.size_hint().0);
+        while requests.peek().is_some() || batch.is_waiting() {
+            while batch.can_send() {
+                let Some(request) = requests.next() else {
+                    break;
+                };
+                batch.send(&mut client.conn, &request, &mut client.wbuf);
+            }
+            if let Err(error) = client.flush().await {
+                batch.fail(&client.conn, error);
+                continue;
+            }
+            if !batch.is_waiting() {
+                continue;
+            }
+            // Wait for one reply, then take every reply already read.
+            let mut reply = client.next_response(None).await.map(Some);
+            loop {
+                match reply {
+                    Ok(Some((token, response))) => batch.answer(token, response),
+                    Ok(None) => break,
+                    Err(error) => {
+                        batch.fail(&client.conn, error);
+                        break;
+                    }
+                }
+                if !batch.is_waiting() {
+                    break;
+                }
+                reply = client.poll_buffered();
+            }
+        }
+        guard.0 = None;
+        batch.finish()
+    }
+
+    async fn run<R: Request>(
+        &mut self,
+        request: R,
+        explicit: Option<Duration>,
+    ) -> Result<R::Output, Error> {
+        // Bytes and replies an earlier, cancelled call left are dealt with below, in order.
+        let token = self.conn.send(&request, &mut self.wbuf)?;
+        let mut guard = CancelGuard(Some(self));
+        let Some(client) = guard.0.as_deref_mut() else {
+            return Err(CommandError::Closed.into());
+        };
+        let result = client.wait_for(token, explicit).await;
+        guard.0 = None;
+        R::from_response(result?)
+    }
+
+    async fn wait_for(
+        &mut self,
+        token: Token,
+        explicit: Option<Duration>,
+    ) -> Result<Response, Error> {
+        self.flush().await?;
+        loop {
+            let (answered, response) = self.next_response(explicit).await?;
+            if answered == token {
+                return Ok(response);
+            }
+            // An earlier cancelled call's reply: read in order, then dropped.
+        }
+    }
+
+    /// Writes everything buffered, within the write timeout.
+    async fn flush(&mut self) -> Result<(), Error> {
+        let timeout = self.options.write_timeout;
+        let deadline = Instant::now() + timeout;
+        while self.wbuf.has_remaining() {
+            let Some(io) = self.io.as_mut() else {
+                return Err(self.closed_error());
+            };
+            let written = {
+                let mut slices = [std::io::IoSlice::new(&[]); 8];
+                let count = self.wbuf.chunks_vectored(&mut slices);
+                let slices = slices.get(..count).unwrap_or_default();
+                tokio::time::timeout_at(deadline, io.write_vectored(slices)).await
+            };
+            match written {
+                Err(_) => return Err(self.fail_timeout(timeout)),
+                Ok(Ok(0)) => return Err(self.fail_io(std::io::ErrorKind::WriteZero.into())),
+                Ok(Ok(n)) => self.wbuf.advance(n),
+                Ok(Err(error)) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Ok(Err(error)) => return Err(self.fail_io(error)),
+            }
+        }
+        Ok(())
+    }
+
+    /// A reply already in the read buffer, without reading.
+    fn poll_buffered(&mut self) -> Result<Option<(Token, Response)>, Error> {
+        self.conn.poll_response(&mut self.rbuf).map_err(|error| {
+            self.io = None;
+            error.into()
+        })
+    }
+
+    /// Reads until the next reply is complete, within the timeout the
+    /// oldest command in flight calls for (or `explicit`).
+    async fn next_response(
+        &mut self,
+        explicit: Option<Duration>,
+    ) -> Result<(Token, Response), Error> {
+        let mut deadline = None;
+        loop {
+            if let Some(reply) = self.poll_buffered()? {
+                return Ok(reply);
+            }
+            let Some(wait) = self.conn.next_reply_timeout() else {
+                return Err(Error::Protocol(ProtocolError::Abandoned));
+            };
+            let limit = self.options.reply_deadline(wait, explicit);
+            let at = *deadline.get_or_insert_with(|| limit.map(|d| (Instant::now() + d, d)));
+            let Some(io) = self.io.as_mut() else {
+                return Err(self.closed_error());
+            };
+            self.rbuf.reserve(self.read_size);
+            let read = match at {
+                Some((at, limit)) => {
+                    match tokio::time::timeout_at(at, io.read_buf(&mut self.rbuf)).await {
+                        Ok(read) => read,
+                        Err(_) => return Err(self.fail_timeout(limit)),
+                    }
+                }
+                None => io.read_buf(&mut self.rbuf).await,
+            };
+            match read {
+                Ok(0) => {
+                    self.io = None;
+                    return Err(match self.conn.handle_eof(&self.rbuf) {
+                        Err(error) => Error::Protocol(error),
+                        Ok(()) => CommandError::Closed.into(),
+                    });
+                }
+                Ok(n) => {
+                    self.read_size = if n >= self.read_size {
+                        (n * 2).min(MAX_READ)
+                    } else {
+                        MIN_READ.max(self.read_size / 2)
+                    };
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(self.fail_io(error)),
+            }
+        }
+    }
+
+    fn closed_error(&self) -> Error {
+        match self.conn.state() {
+            proto::State::Broken(cause) => CommandError::Broken(cause).into(),
+            _ => CommandError::Closed.into(),
+        }
+    }
+
+    fn fail_io(&mut self, error: std::io::Error) -> Error {
+        self.conn.abandon();
+        self.io = None;
+        Error::Io(error)
+    }
+
+    fn fail_timeout(&mut self, limit: Duration) -> Error {
+        self.conn.abandon();
+        self.io = None;
+        Error::Timeout(limit)
+    }
+
+    /// A caller stopped waiting. A reserve still waiting would hold every
+    /// later reply back, so the connection is closed; anything else is left
+    /// in flight for the next call to read and discard.
+    fn cancelled(&mut self) {
+        if self.conn.has_blocking_in_flight() {
+            self.close();
+        }
+    }
+
+    /// Gives the connection up at once: the socket closes and later calls
+    /// fail.
+    fn close(&mut self) {
+        self.conn.abandon();
+        self.io = None;
+    }
+}
+
+/// Applies [`Client::cancelled`] if a command's future is dropped before
+/// its reply.
+struct CancelGuard<'a>(Option<&'a mut Client>);
+
+impl Drop for CancelGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            client.cancelled();
+        }
+    }
+}
+
+impl AsyncExecute for Client {
+    fn execute<R>(&mut self, request: R) -> impl Future<Output = Result<R::Output, Error>> + Send
+    where
+        R: Request + Send,
+        R::Output: Send,
+    {
+        self.run(request, None)
+    }
+}
+
+/// A client borrowed with a one-call timeout; see [`Client::with_timeout`].
+#[derive(Debug)]
+pub struct WithTimeout<'a> {
+    client: &'a mut Client,
+    timeout: Duration,
+}
+
+impl AsyncExecute for WithTimeout<'_> {
+    fn execute<R>(&mut self, request: R) -> impl Future<Output = Result<R::Output, Error>> + Send
+    where
+        R: Request + Send,
+        R::Output: Send,
+    {
+        self.client.run(request, Some(self.timeout))
+    }
+}
