@@ -1,0 +1,150 @@
+//! Many tasks on one shared connection.
+
+use std::time::Duration;
+
+use beanstalk_test_support::{FaultPlan, FaultProxy, Server};
+use beanstalk_tokio::{AsyncCommands, CommandError, Error, Options, PutOptions, SharedClient};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_never_put_into_another_tasks_tube() {
+    let server = Server::start();
+    let client = SharedClient::connect(&server.url()).await.unwrap();
+    let mut tasks = Vec::new();
+    for task in 0..32u32 {
+        let mut handle = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..200u32 {
+                // Switch tubes half-way, so `use` commands interleave with others' puts.
+                let tube = format!("t{task}-{}", i / 100);
+                if i % 100 == 0 {
+                    handle.use_tube(tube.as_str()).await.unwrap();
+                }
+                let id = handle
+                    .put(format!("{task}:{i}"), PutOptions::default())
+                    .await
+                    .unwrap()
+                    .id;
+                ids.push((id, tube));
+            }
+            ids
+        }));
+    }
+    let mut check = client.clone();
+    let mut total = 0;
+    for task in tasks {
+        for (id, tube) in task.await.unwrap() {
+            let stats = check.stats_job(id).await.unwrap();
+            assert_eq!(
+                stats.tube,
+                tube.as_str(),
+                "job {id} landed in the wrong tube"
+            );
+            total += 1;
+        }
+    }
+    assert_eq!(total, 32 * 200);
+    assert_eq!(server.stats_counter("cmd-put"), 32 * 200);
+}
+
+#[tokio::test]
+async fn shared_handles_refuse_waiting_reserves() {
+    let server = Server::start();
+    let mut client = SharedClient::connect(&server.url()).await.unwrap();
+    assert!(matches!(
+        client.reserve().await,
+        Err(Error::Command(CommandError::WouldBlockShared))
+    ));
+    assert!(matches!(
+        client.reserve_with_timeout(5).await,
+        Err(Error::Command(CommandError::WouldBlockShared))
+    ));
+    let id = client.put("x", PutOptions::default()).await.unwrap().id;
+    assert_eq!(
+        client.reserve_with_timeout(0).await.unwrap().id,
+        id,
+        "a zero timeout never waits"
+    );
+    assert_eq!(server.stats_counter("cmd-reserve"), 0);
+}
+
+#[tokio::test]
+async fn a_timeout_fails_every_call_in_flight_and_closes() {
+    let server = Server::start();
+    let proxy = FaultProxy::start(&server.addr(), FaultPlan::new());
+    let options = Options::default().read_timeout(Duration::from_millis(300));
+    let client = SharedClient::connect_with(&proxy.url(), options)
+        .await
+        .unwrap();
+    client
+        .clone()
+        .put("before", PutOptions::default())
+        .await
+        .unwrap();
+    proxy.stall_now();
+    let calls: Vec<_> = (0..10)
+        .map(|i| {
+            let mut handle = client.clone();
+            tokio::spawn(async move {
+                handle
+                    .put(format!("stalled {i}"), PutOptions::default())
+                    .await
+            })
+        })
+        .collect();
+    for call in calls {
+        let error = call.await.unwrap().unwrap_err();
+        assert!(error.outcome_unknown(), "{error}");
+    }
+    assert!(!client.is_open());
+    assert!(
+        client
+            .clone()
+            .stats()
+            .await
+            .unwrap_err()
+            .is_connection_error()
+    );
+}
+
+#[tokio::test]
+async fn dropped_calls_do_not_disturb_the_others() {
+    let server = Server::start();
+    let client = SharedClient::connect(&server.url()).await.unwrap();
+    let mut handle = client.clone();
+    for i in 0..300u32 {
+        let put = handle.put(format!("{i}"), PutOptions::default());
+        if i % 3 == 0 {
+            drop(tokio::time::timeout(Duration::from_micros(1), put).await);
+            continue;
+        }
+        let id = put.await.unwrap().id;
+        assert_eq!(
+            handle.peek(id).await.unwrap().unwrap().body,
+            format!("{i}").as_bytes()
+        );
+    }
+    assert!(client.is_open());
+}
+
+#[tokio::test]
+async fn the_driver_stops_when_every_handle_is_gone() {
+    let server = Server::start();
+    let client = SharedClient::connect(&server.url()).await.unwrap();
+    client
+        .clone()
+        .put("x", PutOptions::default())
+        .await
+        .unwrap();
+    drop(client);
+    let mut connections = u64::MAX;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The stats connection itself is the only one left.
+        connections = server.stats_counter("current-connections");
+        if connections == 1 {
+            break;
+        }
+    }
+    assert_eq!(connections, 1, "the shared connection was not closed");
+}
