@@ -348,8 +348,13 @@ impl Connection {
             self.state = State::Closed;
             Ok(())
         } else {
+            let unanswered = self
+                .in_flight
+                .iter()
+                .filter(|entry| entry.kind != CommandKind::Quit)
+                .count();
             Err(self.fail(ProtocolError::UnexpectedEof {
-                in_flight: self.in_flight.len(),
+                in_flight: unanswered,
             }))
         }
     }

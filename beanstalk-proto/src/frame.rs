@@ -284,7 +284,14 @@ pub fn parse_frame<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<Frame<'a
     let len = match head.body_len() {
         None => line_len,
         Some(body_len) => {
-            let end = line_len + body_len + 2;
+            // A cap near usize::MAX must not make this wrap around.
+            let end = line_len
+                .checked_add(body_len)
+                .and_then(|n| n.checked_add(2))
+                .ok_or(ProtocolError::BodyTooLarge {
+                    len: body_len as u64,
+                    max: body_len,
+                })?;
             let Some(frame) = buf.get(..end) else {
                 return Ok(Status::Partial);
             };

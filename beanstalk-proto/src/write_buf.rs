@@ -90,7 +90,8 @@ impl WriteBuf {
     /// Appends a body, by reference when it is large.
     pub(crate) fn put_body(&mut self, body: &[u8], shared: Option<&Bytes>) {
         match shared {
-            Some(bytes) if bytes.len() >= self.zero_copy_min => {
+            // An empty chunk would break `Buf`'s rule that `chunk` is non-empty while bytes remain.
+            Some(bytes) if bytes.len() >= self.zero_copy_min && !bytes.is_empty() => {
                 self.seal_tail();
                 self.sealed_len += bytes.len();
                 self.sealed.push_back(bytes.clone());
