@@ -57,6 +57,8 @@
 //! # Features
 //! - `std` (default): `std::io::Error` in [`Error`], and vectored-write
 //!   support in [`WriteBuf`].
+//! - `serde`: `Serialize` for the stats types, [`Tube`] and [`TubeList`]
+//!   (stats keys keep the server's names, such as `current-jobs-ready`).
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![cfg_attr(
     not(test),

@@ -59,6 +59,21 @@ impl fmt::Debug for Text {
     }
 }
 
+#[cfg(feature = "serde")]
+impl serde::Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Serialized as a list of names.
+#[cfg(feature = "serde")]
+impl serde::Serialize for TubeList {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
 impl PartialEq<str> for Text {
     fn eq(&self, other: &str) -> bool {
         self.as_str() == other
@@ -160,9 +175,16 @@ macro_rules! stats_struct {
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Default, PartialEq)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize))]
         #[non_exhaustive]
         pub struct $name {
-            $( $(#[$doc])* #[doc = concat!("\n\nKey `", $key, "`.")] pub $field: $ty, )*
+            $(
+                $(#[$doc])*
+                #[doc = concat!("\n\nKey `", $key, "`.")]
+                #[cfg_attr(feature = "serde", serde(rename = $key))]
+                pub $field: $ty,
+            )*
+            #[cfg_attr(feature = "serde", serde(skip))]
             raw: Bytes,
         }
 
@@ -206,6 +228,7 @@ macro_rules! stats_struct {
 
 /// The state of a job, from `stats-job`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize), serde(rename_all = "lowercase"))]
 #[non_exhaustive]
 pub enum JobState {
     /// Waiting to be reserved.

@@ -121,6 +121,13 @@ impl fmt::Debug for Tube {
     }
 }
 
+#[cfg(feature = "serde")]
+impl serde::Serialize for Tube {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 impl PartialEq<str> for Tube {
     fn eq(&self, other: &str) -> bool {
         self.as_str() == other
