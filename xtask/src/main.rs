@@ -107,41 +107,43 @@ fn ensure_cargo_fuzz() -> Result {
     run("cargo", &["install", "cargo-fuzz", "--locked"])
 }
 
+/// Runs `cargo` with whitespace-separated arguments.
+fn cargo(args: &str) -> Result {
+    run("cargo", &args.split_whitespace().collect::<Vec<_>>())
+}
+
 /// Every check, in the order CI runs them.
 fn test() -> Result {
     let started = Instant::now();
     ensure_beanstalkd()?;
     ensure_cargo_fuzz()?;
-    run("cargo", &["fmt", "--all", "--", "--check"])?;
-    run(
-        "cargo",
-        &[
-            "clippy",
-            "--locked",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
-    )?;
+    cargo("fmt --all -- --check")?;
+    cargo("clippy --locked --workspace --all-targets --all-features -- -D warnings")?;
     run_with_env(
         "cargo",
-        &["doc", "--locked", "--workspace", "--no-deps"],
+        &[
+            "doc",
+            "--locked",
+            "--workspace",
+            "--no-deps",
+            "--all-features",
+        ],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
-    run(
-        "cargo",
-        &[
-            "build",
-            "--locked",
-            "-p",
-            "beanstalk-proto",
-            "--no-default-features",
-        ],
-    )?;
-    run("cargo", &["test", "--locked", "--workspace"])?;
+    // Feature hygiene: the core without std, each runtime of the futures-io
+    // adapter on its own, and every optional feature under test.
+    cargo("build --locked -p beanstalk-proto --no-default-features")?;
+    cargo("check --locked -p beanstalk-async-std --no-default-features")?;
+    cargo("check --locked -p beanstalk-async-std --no-default-features --features smol")?;
+    cargo("check --locked -p beanstalk-async-std --no-default-features --features async-std")?;
+    cargo("test --locked --workspace")?;
+    cargo("test --locked -p beanstalk-proto --all-features")?;
     run("bash", &["fuzz/run.sh"])?;
+    // Every publishable crate must package (path dependencies carry versions).
+    cargo(
+        "package --locked --workspace --no-verify --allow-dirty \
+         --exclude xtask --exclude beanstalk-test-support",
+    )?;
     println!(
         "\nall checks passed in {:.0} s",
         started.elapsed().as_secs_f64()
