@@ -371,6 +371,7 @@ fn stats_serialize_with_server_key_names() {
     assert_eq!(json["tube"], "emails");
     assert_eq!(json["state"], "buried");
     assert_eq!(json["time-left"], 0);
-    let list = beanstalk_proto::TubeList::parse(bytes::Bytes::from_static(b"---\n- default\n- a\n"));
+    let list =
+        beanstalk_proto::TubeList::parse(bytes::Bytes::from_static(b"---\n- default\n- a\n"));
     assert_eq!(serde_json::to_string(&list).unwrap(), r#"["default","a"]"#);
 }

@@ -1,0 +1,497 @@
+//! A connection owned by one task: drives a [`proto::Connection`] over any
+//! `futures-io` stream.
+
+use std::io;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_io::{AsyncRead, AsyncWrite};
+use futures_lite::future::poll_fn;
+use proto::batch::Batch;
+use proto::{
+    AsyncExecute, CommandError, Connection, Endpoint, Error, Options, ProtocolError, Request,
+    Response, Session, State, Token, WriteBuf,
+};
+
+use crate::io::{ReadScratch, deadline_after, poll_send, until};
+use crate::stream::DefaultStream;
+
+/// A beanstalkd connection owned by one task.
+///
+/// All 25 commands come from [`proto::AsyncCommands`] (re-exported as
+/// [`crate::AsyncCommands`]). Each waits under the timeout its command calls
+/// for: the read timeout (default 5 s) for commands answered at once, none
+/// for `reserve`, the server-side timeout plus the read timeout for
+/// `reserve-with-timeout`. A timeout, an I/O error or a protocol violation
+/// closes the connection, and every later call says so.
+///
+/// `S` is the stream: [`DefaultStream`] for clients made by the connect
+/// helpers, or any `futures-io` stream given to [`Client::from_stream`]
+/// (TLS, a proxy tunnel, an in-memory pipe).
+///
+/// # Cancellation
+/// Dropping a command's future part-way never desynchronises the stream:
+/// - for every command except a waiting reserve, the command is still
+///   written and its reply is read and discarded by the next call, in order
+///   (a dropped `put` may therefore still create its job);
+/// - a dropped `reserve`, or `reserve-with-timeout` above 0, closes the
+///   connection, because beanstalkd answers nothing else while it waits;
+///   the server then releases any job it would have handed over. This makes
+///   racing a reserve against a shutdown signal
+///   (`futures_lite::future::or`, `select!`) safe.
+///
+/// ```
+/// # #[cfg(any(feature = "smol", feature = "async-std"))] // uses the connect helpers
+/// # smol::block_on(async {
+/// # let server = beanstalk_test_support::Server::start();
+/// # let address = server.url();
+/// use beanstalk_async_std::{AsyncCommands, Client, PutOptions};
+///
+/// let mut client = Client::connect(&address).await?;
+/// let receipt = client.put("hello", PutOptions::default()).await?;
+/// let job = client.reserve().await?;
+/// assert_eq!((job.id, &job.body[..]), (receipt.id, &b"hello"[..]));
+/// client.delete(job.id).await?;
+/// # Ok::<(), beanstalk_async_std::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct Client<S = DefaultStream> {
+    /// `None` once the connection is given up, so the socket closes at once.
+    io: Option<S>,
+    conn: Connection,
+    rbuf: BytesMut,
+    wbuf: WriteBuf,
+    scratch: ReadScratch,
+    options: Options,
+    /// Where the connect helpers connected; `None` for a caller's stream.
+    endpoint: Option<Endpoint>,
+}
+
+#[cfg(any(feature = "smol", feature = "async-std"))]
+impl Client<DefaultStream> {
+    /// Connects to `address` with default [`Options`]: `host:port`,
+    /// `beanstalk://host[:port]`, `[v6]:port`, `unix:///path` or a plain
+    /// path.
+    pub async fn connect(address: &str) -> Result<Self, Error> {
+        Self::connect_with(address, Options::default()).await
+    }
+
+    /// Connects to `BEANSTALKD_URL`, or `127.0.0.1:11300` when it is unset.
+    pub async fn connect_default() -> Result<Self, Error> {
+        Self::connect_endpoint(&Endpoint::from_env()?, Options::default()).await
+    }
+
+    /// Connects to `address` with the given timeouts and limits.
+    ///
+    /// ```
+    /// # smol::block_on(async {
+    /// # let server = beanstalk_test_support::Server::start();
+    /// # let address = server.url();
+    /// use beanstalk_async_std::{AsyncCommands, Client, Options};
+    /// use std::time::Duration;
+    ///
+    /// let options = Options::default().read_timeout(Duration::from_secs(2)).max_job_size(1 << 20);
+    /// let mut client = Client::connect_with(&address, options).await?;
+    /// assert_eq!(client.list_tube_used().await?.as_str(), "default");
+    /// # Ok::<(), beanstalk_async_std::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn connect_with(address: &str, options: Options) -> Result<Self, Error> {
+        Self::connect_endpoint(&address.parse()?, options).await
+    }
+
+    /// Connects to a parsed endpoint.
+    pub async fn connect_endpoint(endpoint: &Endpoint, options: Options) -> Result<Self, Error> {
+        let stream = DefaultStream::connect(endpoint, options.connect_timeout).await?;
+        let mut client = Self::from_stream(stream, options);
+        client.endpoint = Some(endpoint.clone());
+        Ok(client)
+    }
+
+    /// Opens a new connection to the same address and restores the tube in
+    /// use and the watch list as the server last confirmed them. Jobs
+    /// reserved on the old connection are not carried over: the server
+    /// released them when it closed. On failure the client is left as it
+    /// was.
+    ///
+    /// ```
+    /// # smol::block_on(async {
+    /// # let server = beanstalk_test_support::Server::start();
+    /// use beanstalk_async_std::{AsyncCommands, Client};
+    ///
+    /// let mut client = Client::connect(&server.url()).await?;
+    /// client.use_tube("emails").await?;
+    /// client.quit().await?;
+    /// assert!(!client.is_open());
+    /// client.reconnect().await?;
+    /// assert_eq!(client.list_tube_used().await?.as_str(), "emails");
+    /// # Ok::<(), beanstalk_async_std::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn reconnect(&mut self) -> Result<(), Error> {
+        let Some(endpoint) = self.endpoint.clone() else {
+            return Err(Error::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "this client has no address to reconnect to; use reconnect_with",
+            )));
+        };
+        let stream = DefaultStream::connect(&endpoint, self.options.connect_timeout).await?;
+        self.reconnect_with(stream).await
+    }
+}
+
+impl<S> Client<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    /// A client over a stream the caller connected: TLS, a tunnel, or any
+    /// other `futures-io` stream. Nothing is sent until the first command.
+    ///
+    /// ```
+    /// # smol::block_on(async {
+    /// # let server = beanstalk_test_support::Server::start();
+    /// # let address = server.tcp_addr();
+    /// use beanstalk_async_std::{AsyncCommands, Client, Options};
+    ///
+    /// // Any AsyncRead + AsyncWrite + Unpin + Send stream works; a TLS
+    /// // stream would be set up here.
+    /// let stream = smol::net::TcpStream::connect(address).await?;
+    /// let mut client = Client::from_stream(stream, Options::default());
+    /// assert!(client.stats().await?.current_connections >= 1);
+    /// # Ok::<(), beanstalk_async_std::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn from_stream(stream: S, options: Options) -> Self {
+        Self {
+            io: Some(stream),
+            conn: Connection::new(options.config),
+            rbuf: BytesMut::new(),
+            wbuf: WriteBuf::new(),
+            scratch: ReadScratch::new(),
+            options,
+            endpoint: None,
+        }
+    }
+
+    /// Carries this client's session over to `stream`, a new connection
+    /// the caller opened (as `Client::reconnect` does for clients of the
+    /// connect helpers): the tube in use and the watch list are restored as
+    /// the server last confirmed them. On failure the client is left as it
+    /// was.
+    pub async fn reconnect_with(&mut self, stream: S) -> Result<(), Error> {
+        let session = self.conn.session().clone();
+        let mut fresh = Self::from_stream(stream, self.options);
+        fresh.endpoint = self.endpoint.clone();
+        fresh.restore(&session).await?;
+        *self = fresh;
+        Ok(())
+    }
+
+    /// Runs the next command with `timeout` instead of the read timeout
+    /// (added to the server-side wait of `reserve-with-timeout`, and
+    /// bounding even a plain `reserve`).
+    ///
+    /// ```
+    /// # #[cfg(any(feature = "smol", feature = "async-std"))] // uses the connect helpers
+    /// # smol::block_on(async {
+    /// # let server = beanstalk_test_support::Server::start();
+    /// use beanstalk_async_std::{AsyncCommands, Client, Error};
+    /// use std::time::Duration;
+    ///
+    /// let mut client = Client::connect(&server.url()).await?;
+    /// let waited = client.with_timeout(Duration::from_millis(100)).reserve().await;
+    /// assert!(matches!(waited, Err(Error::Timeout(_))));
+    /// assert!(!client.is_open(), "a timeout closes the connection");
+    /// # Ok::<(), beanstalk_async_std::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn with_timeout(&mut self, timeout: Duration) -> WithTimeout<'_, S> {
+        WithTimeout {
+            client: self,
+            timeout,
+        }
+    }
+
+    /// Sends every request pipelined, with at most
+    /// [`proto::batch::MAX_UNANSWERED_BYTES`] unanswered at a time, and
+    /// returns each one's result in order.
+    ///
+    /// A failing item does not stop the others. If the connection fails,
+    /// the item being waited for gets the error, items already sent get a
+    /// [`ProtocolError`] (their outcome is unknown) and items never sent get
+    /// [`CommandError::Broken`]. Dropping the future part-way is handled as
+    /// for single commands: replies of commands already written are read and
+    /// discarded by the next call.
+    ///
+    /// ```
+    /// # #[cfg(any(feature = "smol", feature = "async-std"))] // uses the connect helpers
+    /// # smol::block_on(async {
+    /// # let server = beanstalk_test_support::Server::start();
+    /// use beanstalk_async_std::{cmd, Client, PutOptions};
+    ///
+    /// let mut client = Client::connect(&server.url()).await?;
+    /// let puts = (0..1000).map(|i| cmd::Put::new(format!("job {i}"), PutOptions::default()).unwrap());
+    /// let receipts = client.execute_many(puts).await;
+    /// assert!(receipts.iter().all(Result::is_ok));
+    /// # Ok::<(), beanstalk_async_std::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn execute_many<R, I>(&mut self, requests: I) -> Vec<Result<R::Output, Error>>
+    where
+        R: Request,
+        I: IntoIterator<Item = R>,
+    {
+        let mut guard = CancelGuard(Some(self));
+        let Some(client) = guard.0.as_deref_mut() else {
+            return Vec::new();
+        };
+        let mut requests = requests.into_iter().peekable();
+        let mut batch = Batch::with_capacity(requests.size_hint().0);
+        while requests.peek().is_some() || batch.is_waiting() {
+            while batch.can_send() {
+                let Some(request) = requests.next() else {
+                    break;
+                };
+                batch.send(&mut client.conn, &request, &mut client.wbuf);
+            }
+            if let Err(error) = client.flush().await {
+                batch.fail(&client.conn, error);
+                continue;
+            }
+            if !batch.is_waiting() {
+                continue;
+            }
+            // Wait for one reply, then take every reply already read.
+            let mut reply = client.next_response(None).await.map(Some);
+            loop {
+                match reply {
+                    Ok(Some((token, response))) => batch.answer(token, response),
+                    Ok(None) => break,
+                    Err(error) => {
+                        batch.fail(&client.conn, error);
+                        break;
+                    }
+                }
+                if !batch.is_waiting() {
+                    break;
+                }
+                reply = client.poll_buffered();
+            }
+        }
+        guard.0 = None;
+        batch.finish()
+    }
+
+    async fn run<R: Request>(
+        &mut self,
+        request: R,
+        explicit: Option<Duration>,
+    ) -> Result<R::Output, Error> {
+        // Bytes and replies an earlier, cancelled call left are dealt with
+        // below, in order.
+        let token = self.conn.send(&request, &mut self.wbuf)?;
+        let mut guard = CancelGuard(Some(self));
+        let Some(client) = guard.0.as_deref_mut() else {
+            return Err(CommandError::Closed.into());
+        };
+        let result = client.wait_for(token, explicit).await;
+        guard.0 = None;
+        R::from_response(result?)
+    }
+
+    async fn restore(&mut self, session: &Session) -> Result<(), Error> {
+        let sent = self.conn.restore_session(session, &mut self.wbuf)?;
+        self.flush().await?;
+        for _ in 0..sent {
+            let (_, response) = self.next_response(None).await?;
+            proto::connection::check_restored(response)?;
+        }
+        Ok(())
+    }
+
+    async fn wait_for(
+        &mut self,
+        token: Token,
+        explicit: Option<Duration>,
+    ) -> Result<Response, Error> {
+        self.flush().await?;
+        loop {
+            let (answered, response) = self.next_response(explicit).await?;
+            if answered != token {
+                // An earlier cancelled call's reply: read in order, then dropped.
+                continue;
+            }
+            if matches!(response, Response::Closing) {
+                // `quit` completed: nothing more can be sent, and closing our
+                // end now frees the socket rather than waiting for the drop.
+                self.io = None;
+            }
+            return Ok(response);
+        }
+    }
+
+    /// Writes and flushes everything buffered, within the write timeout.
+    async fn flush(&mut self) -> Result<(), Error> {
+        let timeout = self.options.write_timeout;
+        let Some(io) = self.io.as_mut() else {
+            return Err(self.closed_error());
+        };
+        let wbuf = &mut self.wbuf;
+        let sending = poll_fn(|cx| poll_send(io, wbuf, cx));
+        match until(deadline_after(timeout), sending).await {
+            Some(Ok(())) => Ok(()),
+            Some(Err(error)) => Err(self.fail_io(error)),
+            None => Err(self.fail_timeout(timeout)),
+        }
+    }
+
+    /// A reply already in the read buffer, without reading.
+    fn poll_buffered(&mut self) -> Result<Option<(Token, Response)>, Error> {
+        self.conn.poll_response(&mut self.rbuf).map_err(|error| {
+            self.io = None;
+            error.into()
+        })
+    }
+
+    /// Reads until the next reply is complete, within the timeout the
+    /// oldest command in flight calls for (or `explicit`).
+    async fn next_response(
+        &mut self,
+        explicit: Option<Duration>,
+    ) -> Result<(Token, Response), Error> {
+        // One deadline for the whole reply, however many reads it takes.
+        let mut deadline = None;
+        loop {
+            if let Some(reply) = self.poll_buffered()? {
+                return Ok(reply);
+            }
+            let Some(wait) = self.conn.next_reply_timeout() else {
+                return Err(Error::Protocol(ProtocolError::Abandoned));
+            };
+            let (at, limit) = *deadline.get_or_insert_with(|| {
+                let limit = self.options.reply_deadline(wait, explicit);
+                (limit.and_then(deadline_after), limit)
+            });
+            let Some(io) = self.io.as_mut() else {
+                return Err(self.closed_error());
+            };
+            let (scratch, rbuf) = (&mut self.scratch, &mut self.rbuf);
+            let reading = poll_fn(|cx| scratch.poll_read_into(io, cx, rbuf));
+            match until(at, reading).await {
+                None => return Err(self.fail_timeout(limit.unwrap_or_default())),
+                Some(Ok(0)) => {
+                    self.io = None;
+                    return Err(match self.conn.handle_eof(&self.rbuf) {
+                        Err(error) => Error::Protocol(error),
+                        Ok(()) => CommandError::Closed.into(),
+                    });
+                }
+                Some(Ok(_)) => {}
+                Some(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
+                Some(Err(error)) => return Err(self.fail_io(error)),
+            }
+        }
+    }
+}
+
+impl<S> Client<S> {
+    /// The address the connect helpers connected to; `None` for a client
+    /// made with [`Client::from_stream`].
+    pub fn endpoint(&self) -> Option<&Endpoint> {
+        self.endpoint.as_ref()
+    }
+
+    /// The timeouts and limits in force.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The protocol state: session, commands in flight, broken or not.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Whether the connection can still be used.
+    pub fn is_open(&self) -> bool {
+        self.io.is_some() && self.conn.is_open()
+    }
+
+    fn closed_error(&self) -> Error {
+        match self.conn.state() {
+            State::Broken(cause) => CommandError::Broken(cause).into(),
+            _ => CommandError::Closed.into(),
+        }
+    }
+
+    fn fail_io(&mut self, error: io::Error) -> Error {
+        self.close();
+        Error::Io(error)
+    }
+
+    fn fail_timeout(&mut self, limit: Duration) -> Error {
+        self.close();
+        Error::Timeout(limit)
+    }
+
+    /// A caller stopped waiting. A reserve still waiting would hold every
+    /// later reply back, so the connection is closed; anything else is left
+    /// in flight for the next call to read and discard.
+    fn cancelled(&mut self) {
+        if self.conn.has_blocking_in_flight() {
+            self.close();
+        }
+    }
+
+    /// Gives the connection up at once: the socket closes and later calls
+    /// fail.
+    fn close(&mut self) {
+        self.conn.abandon();
+        self.io = None;
+    }
+}
+
+/// Applies [`Client::cancelled`] if a command's future is dropped before
+/// its reply.
+struct CancelGuard<'a, S>(Option<&'a mut Client<S>>);
+
+impl<S> Drop for CancelGuard<'_, S> {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            client.cancelled();
+        }
+    }
+}
+
+impl<S> AsyncExecute for Client<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    fn execute<R>(&mut self, request: R) -> impl Future<Output = Result<R::Output, Error>> + Send
+    where
+        R: Request + Send,
+        R::Output: Send,
+    {
+        self.run(request, None)
+    }
+}
+
+/// A client borrowed with a one-call timeout; see [`Client::with_timeout`].
+#[derive(Debug)]
+pub struct WithTimeout<'a, S = DefaultStream> {
+    client: &'a mut Client<S>,
+    timeout: Duration,
+}
+
+impl<S> AsyncExecute for WithTimeout<'_, S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    fn execute<R>(&mut self, request: R) -> impl Future<Output = Result<R::Output, Error>> + Send
+    where
+        R: Request + Send,
+        R::Output: Send,
+    {
+        self.client.run(request, Some(self.timeout))
+    }
+}

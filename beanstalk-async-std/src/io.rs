@@ -1,0 +1,126 @@
+//! Moving bytes between a `futures-io` stream and the core's buffers, and
+//! deadlines on the async-io timer. Shared by [`crate::Client`] and the
+//! [`crate::SharedClient`] driver.
+
+use std::future::Future;
+use std::io;
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use bytes::{Buf, BytesMut};
+use futures_io::{AsyncRead, AsyncWrite};
+use proto::WriteBuf;
+
+/// Reads ask for at least this much, and for up to [`MAX_READ`] while
+/// replies arrive faster than they are read.
+const MIN_READ: usize = 4 * 1024;
+const MAX_READ: usize = 64 * 1024;
+
+/// How many chunks of the write buffer go into one vectored write: a
+/// pipeline of small commands is one chunk, a large body adds two.
+const MAX_SLICES: usize = 8;
+
+/// Where one read lands before it is appended to the read buffer.
+///
+/// `futures-io` reads into an initialised `&mut [u8]`, and the spare
+/// capacity of a `BytesMut` is not initialised; handing it over would need
+/// `unsafe`, and zero-filling it before every poll would cost a memset per
+/// wake-up even when nothing arrives. A scratch buffer is zeroed once and
+/// costs one copy of the bytes actually read.
+#[derive(Debug)]
+pub(crate) struct ReadScratch {
+    buf: Vec<u8>,
+    /// How much the next read asks for.
+    size: usize,
+}
+
+impl ReadScratch {
+    pub(crate) fn new() -> Self {
+        Self {
+            buf: Vec::new(),
+            size: MIN_READ,
+        }
+    }
+
+    /// Polls one read from `io` and appends what arrived to `rbuf`. All
+    /// state changes happen inside the poll, so dropping the future that
+    /// polls this can never lose or duplicate bytes.
+    pub(crate) fn poll_read_into<S: AsyncRead + Unpin + ?Sized>(
+        &mut self,
+        io: &mut S,
+        cx: &mut Context<'_>,
+        rbuf: &mut BytesMut,
+    ) -> Poll<io::Result<usize>> {
+        if self.buf.len() < self.size {
+            self.buf.resize(self.size, 0);
+        }
+        let room = self.buf.get_mut(..self.size).unwrap_or_default();
+        let n = match Pin::new(io).poll_read(cx, room) {
+            Poll::Ready(Ok(n)) => n,
+            other => return other,
+        };
+        let Some(read) = room.get(..n) else {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the stream reported reading more bytes than it was given room for",
+            )));
+        };
+        rbuf.extend_from_slice(read);
+        // Grow while reads fill the room (a pipeline's replies), shrink back
+        // once they don't, so an idle client keeps a small footprint.
+        self.size = if n >= self.size {
+            (n * 2).min(MAX_READ)
+        } else {
+            MIN_READ.max(self.size / 2)
+        };
+        Poll::Ready(Ok(n))
+    }
+}
+
+/// Polls until everything in `out` is written and the stream flushed
+/// (a TLS stream holds bytes back until flushed). `out` is advanced inside
+/// each poll, so a dropped caller leaves it exactly at what was written.
+pub(crate) fn poll_send<S: AsyncWrite + Unpin + ?Sized>(
+    io: &mut S,
+    out: &mut WriteBuf,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<()>> {
+    while out.has_remaining() {
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        let count = out.chunks_vectored(&mut slices);
+        let slices = slices.get(..count).unwrap_or_default();
+        match Pin::new(&mut *io).poll_write_vectored(cx, slices) {
+            Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+            Poll::Ready(Ok(n)) => out.advance(n.min(out.remaining())),
+            Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
+            Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+    Pin::new(io).poll_flush(cx)
+}
+
+/// The instant `timeout` from now; `None` (no deadline) if that is past
+/// what `Instant` can hold, as for `Duration::MAX`.
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+/// Runs `future` until `deadline`: `None` if the deadline came first. The
+/// future is polled before the timer, so a result that is ready wins over a
+/// deadline that has just passed.
+pub(crate) async fn until<F: Future>(deadline: Option<Instant>, future: F) -> Option<F::Output> {
+    match deadline {
+        None => Some(future.await),
+        Some(at) => {
+            let expired = async {
+                Timer::at(at).await;
+                None
+            };
+            futures_lite::future::or(async { Some(future.await) }, expired).await
+        }
+    }
+}

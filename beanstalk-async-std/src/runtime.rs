@@ -1,0 +1,48 @@
+//! Which runtime's sockets and spawner the connect helpers use.
+//!
+//! With one runtime feature that runtime is used. With both (the default),
+//! the choice is made per call: inside an async-std task (one started by
+//! `async_std::task::block_on` or `spawn`) async-std's, otherwise smol's.
+//! Both runtimes drive their sockets on the same async-io reactor, so
+//! either works under the other; the choice decides whose executor runs a
+//! [`crate::SharedClient`] driver, and keeps an async-std program from
+//! starting smol's executor thread.
+
+use std::future::Future;
+
+/// A runtime whose helpers this build has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Runtime {
+    #[cfg(feature = "smol")]
+    Smol,
+    #[cfg(feature = "async-std")]
+    AsyncStd,
+}
+
+impl Runtime {
+    /// The runtime to use for a call made from the current context.
+    pub(crate) fn current() -> Self {
+        #[cfg(all(feature = "smol", feature = "async-std"))]
+        if async_std::task::try_current().is_some() {
+            return Self::AsyncStd;
+        }
+        #[cfg(feature = "smol")]
+        return Self::Smol;
+        #[cfg(not(feature = "smol"))]
+        return Self::AsyncStd;
+    }
+
+    /// Runs `future` in the background on this runtime's executor.
+    pub(crate) fn spawn<F>(self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        match self {
+            #[cfg(feature = "smol")]
+            Self::Smol => smol::spawn(future).detach(),
+            // Dropping async-std's JoinHandle detaches the task.
+            #[cfg(feature = "async-std")]
+            Self::AsyncStd => drop(async_std::task::spawn(future)),
+        }
+    }
+}

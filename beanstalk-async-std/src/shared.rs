@@ -1,0 +1,662 @@
+//! One connection shared by many tasks: commands from every task are
+//! pipelined in FIFO order by a driver future.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use async_io::Timer;
+use bytes::{Buf, BytesMut};
+use futures_channel::oneshot;
+use futures_io::{AsyncRead, AsyncWrite};
+use proto::{
+    AsyncExecute, CommandError, Connection, Endpoint, Error, Options, ProtocolError, ReplyTimeout,
+    Request, Response, State, Tube, WriteBuf, cmd,
+};
+
+use crate::io::{ReadScratch, deadline_after, poll_send, until};
+
+/// How many rounds of reading and writing the driver does in one poll
+/// before it yields, so a busy connection cannot starve other tasks of its
+/// executor thread.
+const DRIVER_BUDGET: usize = 64;
+
+/// A cheap, cloneable handle to one connection that many tasks use at once.
+///
+/// Each call encodes its command straight into the connection's write
+/// buffer and waits for its own reply; a driver future writes whatever has
+/// accumulated in one go and hands replies back in order. So concurrent
+/// tasks get pipelining without batching by hand.
+///
+/// # The driver
+/// The connect helpers and `SharedClient::from_stream` spawn the driver
+/// on the runtime's executor (`smol::spawn` or `async_std::task::spawn`,
+/// see the crate docs). [`SharedClient::with_driver`] hands it to the
+/// caller instead, to spawn on any executor; it is the only constructor
+/// without a runtime feature. The driver ends, closing the connection, once
+/// every handle is dropped and the replies still due have come in (or the
+/// read timeout passed), or when the connection fails.
+///
+/// # Tubes
+/// The tube in use belongs to the handle, not to the connection: each
+/// clone starts with the tube of the handle it was cloned from, and
+/// [`AsyncCommands::use_tube`](proto::AsyncCommands::use_tube) changes only
+/// this handle's. Before a command that acts on the tube in use (`put`,
+/// `kick`, the state peeks, `list-tube-used`), the handle sends `use` if the
+/// connection is on another tube, in the same pipeline, so a task's jobs
+/// never land in a tube another task chose. The watch list, by contrast,
+/// is the connection's.
+///
+/// # No waiting reserves
+/// beanstalkd answers nothing else on a connection while a `reserve`
+/// waits, so a waiting reserve would stall every task. A shared handle
+/// refuses `reserve` and `reserve-with-timeout` above 0 with
+/// [`CommandError::WouldBlockShared`]; reserve on a [`crate::Client`] of its
+/// own. `reserve-with-timeout 0` (answered at once) is allowed.
+///
+/// # Cancellation and failures
+/// Dropping a call's future is always safe: its reply is read in order and
+/// discarded. A timeout, I/O error or protocol violation closes the
+/// connection and fails every call in flight.
+///
+/// ```
+/// # #[cfg(any(feature = "smol", feature = "async-std"))] // uses the connect helpers
+/// # smol::block_on(async {
+/// # let server = beanstalk_test_support::Server::start();
+/// use beanstalk_async_std::{AsyncCommands, PutOptions, SharedClient};
+///
+/// let client = SharedClient::connect(&server.url()).await?;
+/// let mut tasks = Vec::new();
+/// for task in 0..8 {
+///     let mut client = client.clone();
+///     tasks.push(smol::spawn(async move {
+///         client.use_tube(format!("tube-{task}")).await?;
+///         client.put(format!("from task {task}"), PutOptions::default()).await
+///     }));
+/// }
+/// for task in tasks {
+///     task.await?;
+/// }
+/// let mut client = client.clone();
+/// assert_eq!(client.stats_tube("tube-3").await?.total_jobs, 1);
+/// # Ok::<(), beanstalk_async_std::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct SharedClient {
+    handle: Arc<Handle>,
+    /// This handle's tube in use.
+    tube: Tube,
+}
+
+/// Shared by every clone of a [`SharedClient`]; dropped with the last one,
+/// which tells the driver that no more commands can come.
+#[derive(Debug)]
+struct Handle(Arc<Shared>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let waker = {
+            let mut inner = self.0.lock();
+            inner.handles_gone = true;
+            inner.driver.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<Inner>,
+    options: Options,
+    endpoint: Option<Endpoint>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    conn: Connection,
+    wbuf: WriteBuf,
+    /// One entry per command in flight, in the same order as the
+    /// connection's queue.
+    waiters: VecDeque<Waiter>,
+    /// The tube the connection uses once everything sent so far is done.
+    tube_sent: Tube,
+    /// Set when the driver must stop: the connection failed or closed.
+    stopping: bool,
+    /// Set when every handle is gone.
+    handles_gone: bool,
+    /// Wakes the driver when it waits for work. It is stored under the same
+    /// lock as the write buffer, so a command queued after the driver found
+    /// nothing to write always finds the waker.
+    driver: Option<Waker>,
+}
+
+#[derive(Debug)]
+enum Waiter {
+    Caller(oneshot::Sender<Result<Response, Error>>),
+    /// A `use` the handle inserted; its reply is checked, not delivered.
+    TubeSwitch,
+}
+
+impl SharedClient {
+    /// Connects to `address` with default [`Options`] and spawns the
+    /// driver.
+    #[cfg(any(feature = "smol", feature = "async-std"))]
+    pub async fn connect(address: &str) -> Result<Self, Error> {
+        Self::connect_with(address, Options::default()).await
+    }
+
+    /// Connects to `BEANSTALKD_URL`, or `127.0.0.1:11300` when it is unset.
+    #[cfg(any(feature = "smol", feature = "async-std"))]
+    pub async fn connect_default() -> Result<Self, Error> {
+        Self::connect_endpoint(&Endpoint::from_env()?, Options::default()).await
+    }
+
+    /// Connects with the given timeouts and limits.
+    #[cfg(any(feature = "smol", feature = "async-std"))]
+    pub async fn connect_with(address: &str, options: Options) -> Result<Self, Error> {
+        Self::connect_endpoint(&address.parse()?, options).await
+    }
+
+    /// Connects to a parsed endpoint.
+    #[cfg(any(feature = "smol", feature = "async-std"))]
+    pub async fn connect_endpoint(endpoint: &Endpoint, options: Options) -> Result<Self, Error> {
+        let stream =
+            crate::stream::DefaultStream::connect(endpoint, options.connect_timeout).await?;
+        let (client, driver) = Self::build(stream, options, Some(endpoint.clone()));
+        crate::runtime::Runtime::current().spawn(driver);
+        Ok(client)
+    }
+
+    /// A shared client over a stream the caller connected (TLS, a tunnel),
+    /// with its driver spawned on the runtime's executor.
+    #[cfg(any(feature = "smol", feature = "async-std"))]
+    pub fn from_stream<S>(stream: S, options: Options) -> Self
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (client, driver) = Self::build(stream, options, None);
+        crate::runtime::Runtime::current().spawn(driver);
+        client
+    }
+
+    /// A shared client over `stream` and the driver that moves its bytes,
+    /// for the caller to spawn on an executor of its choice. Calls wait (and
+    /// eventually time out) until the driver runs.
+    ///
+    /// ```
+    /// # smol::block_on(async {
+    /// # let server = beanstalk_test_support::Server::start();
+    /// use beanstalk_async_std::{AsyncCommands, Options, SharedClient};
+    ///
+    /// let stream = smol::net::TcpStream::connect(server.tcp_addr()).await?;
+    /// let (client, driver) = SharedClient::with_driver(stream, Options::default());
+    /// let executor = smol::Executor::new();
+    /// executor.spawn(driver).detach();
+    /// let mut handle = client.clone();
+    /// let tubes = executor.run(async move { handle.list_tubes().await }).await?;
+    /// assert!(tubes.contains("default"));
+    /// # Ok::<(), beanstalk_async_std::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn with_driver<S>(stream: S, options: Options) -> (Self, Driver<S>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        Self::build(stream, options, None)
+    }
+
+    fn build<S>(stream: S, options: Options, endpoint: Option<Endpoint>) -> (Self, Driver<S>) {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(Inner {
+                conn: Connection::new(options.config),
+                wbuf: WriteBuf::new(),
+                waiters: VecDeque::new(),
+                tube_sent: Tube::DEFAULT,
+                stopping: false,
+                handles_gone: false,
+                driver: None,
+            }),
+            options,
+            endpoint,
+        });
+        let driver = Driver {
+            io: Some(stream),
+            shared: Arc::clone(&shared),
+            rbuf: BytesMut::new(),
+            scratch: ReadScratch::new(),
+            out: WriteBuf::new(),
+            unflushed: false,
+            write_timer: None,
+            drain_timer: None,
+        };
+        let client = Self {
+            handle: Arc::new(Handle(shared)),
+            tube: Tube::DEFAULT,
+        };
+        (client, driver)
+    }
+
+    /// The address of the connection; `None` for a caller's stream.
+    pub fn endpoint(&self) -> Option<&Endpoint> {
+        self.shared().endpoint.as_ref()
+    }
+
+    /// This handle's tube in use.
+    pub fn tube(&self) -> &Tube {
+        &self.tube
+    }
+
+    /// Whether the connection can still be used.
+    pub fn is_open(&self) -> bool {
+        let inner = self.shared().lock();
+        !inner.stopping && inner.conn.is_open()
+    }
+
+    /// Closes the connection: calls in flight fail, later calls fail.
+    pub fn close(&self) {
+        self.shared().fail(ProtocolError::Abandoned);
+    }
+
+    /// Runs the next command through this handle with `timeout` instead of
+    /// the read timeout (added to the server-side wait of
+    /// `reserve-with-timeout 0`). As with any timeout, running out closes
+    /// the connection for every handle.
+    pub fn with_timeout(&mut self, timeout: Duration) -> SharedWithTimeout<'_> {
+        SharedWithTimeout {
+            client: self,
+            timeout,
+        }
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.handle.0
+    }
+
+    async fn run<R: Request>(
+        &mut self,
+        request: R,
+        explicit: Option<Duration>,
+    ) -> Result<R::Output, Error> {
+        let wait = request.reply_timeout();
+        if may_wait(wait) {
+            return Err(CommandError::WouldBlockShared.into());
+        }
+        let reply = self.enqueue(&request)?;
+        let received = match self.shared().options.reply_deadline(wait, explicit) {
+            None => reply.await,
+            Some(limit) => match until(deadline_after(limit), reply).await {
+                Some(received) => received,
+                None => {
+                    self.shared().fail(ProtocolError::Abandoned);
+                    return Err(Error::Timeout(limit));
+                }
+            },
+        };
+        // A dropped sender means the driver stopped without answering.
+        let response = received.unwrap_or(Err(Error::Protocol(ProtocolError::Abandoned)))?;
+        R::from_response(response)
+    }
+
+    /// Encodes `request` (after a `use`, if this handle's tube differs from
+    /// the connection's) and registers its waiter, all under one lock so
+    /// no other task's command can come between; then wakes the driver.
+    fn enqueue<R: Request>(
+        &mut self,
+        request: &R,
+    ) -> Result<oneshot::Receiver<Result<Response, Error>>, Error> {
+        let (receiver, driver) = {
+            let mut guard = self.handle.0.lock();
+            let inner = &mut *guard;
+            if inner.stopping {
+                return Err(match inner.conn.state() {
+                    State::Broken(cause) => CommandError::Broken(cause),
+                    _ => CommandError::Closed,
+                }
+                .into());
+            }
+            if R::KIND.depends_on_tube_in_use() && inner.tube_sent != self.tube {
+                inner
+                    .conn
+                    .send(&cmd::Use::new(&self.tube)?, &mut inner.wbuf)?;
+                inner.waiters.push_back(Waiter::TubeSwitch);
+                inner.tube_sent = self.tube.clone();
+            }
+            inner.conn.send(request, &mut inner.wbuf)?;
+            if R::KIND == cmd::CommandKind::Use {
+                if let Some(tube) = request.session_tube() {
+                    self.tube = tube.clone();
+                    inner.tube_sent = tube.clone();
+                }
+            }
+            let (sender, receiver) = oneshot::channel();
+            inner.waiters.push_back(Waiter::Caller(sender));
+            (receiver, inner.driver.take())
+        };
+        if let Some(driver) = driver {
+            driver.wake();
+        }
+        Ok(receiver)
+    }
+}
+
+/// Whether a command may hold the connection's replies back for long: the
+/// same rule as [`Connection::has_blocking_in_flight`], applied before
+/// sending.
+fn may_wait(wait: ReplyTimeout) -> bool {
+    match wait {
+        ReplyTimeout::Indefinite => true,
+        ReplyTimeout::ServerWait(wait) => !wait.is_zero(),
+        _ => false,
+    }
+}
+
+impl AsyncExecute for SharedClient {
+    fn execute<R>(&mut self, request: R) -> impl Future<Output = Result<R::Output, Error>> + Send
+    where
+        R: Request + Send,
+        R::Output: Send,
+    {
+        self.run(request, None)
+    }
+}
+
+/// A shared handle borrowed with a one-call timeout; see
+/// [`SharedClient::with_timeout`].
+#[derive(Debug)]
+pub struct SharedWithTimeout<'a> {
+    client: &'a mut SharedClient,
+    timeout: Duration,
+}
+
+impl AsyncExecute for SharedWithTimeout<'_> {
+    fn execute<R>(&mut self, request: R) -> impl Future<Output = Result<R::Output, Error>> + Send
+    where
+        R: Request + Send,
+        R::Output: Send,
+    {
+        self.client.run(request, Some(self.timeout))
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere while holding the lock leaves consistent data
+        // (every update is a single push or pop), so keep going.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Breaks the connection from a caller's side (timeout, `close`): every
+    /// waiter fails and the driver is woken to close the socket.
+    fn fail(&self, cause: ProtocolError) {
+        let waker = {
+            let mut inner = self.lock();
+            inner.fail(cause, None);
+            inner.driver.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl Inner {
+    /// Breaks the connection: the oldest caller waiting gets `first` (the
+    /// I/O error or timeout that broke it) if given, every other one the
+    /// recorded cause, and the driver stops.
+    fn fail(&mut self, cause: ProtocolError, first: Option<Error>) {
+        self.conn.abandon();
+        let cause = match self.conn.state() {
+            State::Broken(recorded) => recorded,
+            _ => cause,
+        };
+        self.stopping = true;
+        let mut first = first;
+        for waiter in self.waiters.drain(..) {
+            if let Waiter::Caller(sender) = waiter {
+                let error = first.take().unwrap_or(Error::Protocol(cause));
+                // The caller may have stopped waiting; nothing to tell then.
+                drop(sender.send(Err(error)));
+            }
+        }
+    }
+
+    /// The server closed the stream. After `quit` that is a clean close;
+    /// otherwise the connection broke.
+    fn end_of_stream(&mut self, unread: &[u8]) {
+        match self.conn.handle_eof(unread) {
+            Ok(()) => {
+                self.stopping = true;
+                for waiter in self.waiters.drain(..) {
+                    if let Waiter::Caller(sender) = waiter {
+                        drop(sender.send(Err(CommandError::Closed.into())));
+                    }
+                }
+            }
+            Err(cause) => self.fail(cause, None),
+        }
+    }
+
+    /// Hands every complete reply in `rbuf` to its waiter.
+    fn dispatch(&mut self, rbuf: &mut BytesMut) -> Result<(), ProtocolError> {
+        while let Some((_, response)) = self.conn.poll_response(rbuf)? {
+            match self.waiters.pop_front() {
+                // The caller may have stopped waiting; its reply is dropped in order.
+                Some(Waiter::Caller(sender)) => drop(sender.send(Ok(response))),
+                Some(Waiter::TubeSwitch) if matches!(response, Response::Using(_)) => {}
+                // The `use` before a put failed: the put may be in the wrong tube.
+                Some(Waiter::TubeSwitch) => {
+                    return Err(ProtocolError::UnexpectedReply {
+                        command: "use",
+                        reply: response.word().unwrap_or(proto::ReplyWord::Using),
+                    });
+                }
+                None => return Err(ProtocolError::Abandoned),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The future that moves a [`SharedClient`]'s bytes: it writes what callers
+/// encoded, reads replies and hands them out in order. Spawn it on any
+/// executor (see [`SharedClient::with_driver`]); it completes when the
+/// connection closes, fails or is no longer used by any handle.
+#[must_use = "the driver does nothing unless it is spawned or awaited"]
+pub struct Driver<S> {
+    /// `None` once the driver finished, so the socket closes at once.
+    io: Option<S>,
+    shared: Arc<Shared>,
+    rbuf: BytesMut,
+    scratch: ReadScratch,
+    /// Bytes taken from the callers' buffer and not yet written.
+    out: WriteBuf,
+    /// Bytes were written since the last flush.
+    unflushed: bool,
+    /// Bounds how long a write may make no progress.
+    write_timer: Option<Timer>,
+    /// Bounds how long replies are awaited once every handle is gone.
+    drain_timer: Option<Timer>,
+}
+
+impl<S> fmt::Debug for Driver<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Driver")
+            .field("running", &self.io.is_some())
+            .field("unwritten", &self.out.remaining())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Drop for Driver<S> {
+    /// A driver dropped before it finished (its executor shut down, say)
+    /// fails the calls in flight at once, rather than leave them to time
+    /// out.
+    fn drop(&mut self) {
+        if self.io.is_some() {
+            self.shared.lock().fail(ProtocolError::Abandoned, None);
+        }
+    }
+}
+
+/// What one round of the driver achieved.
+enum Round {
+    /// Something moved; go again.
+    Progress,
+    /// Everything waits on I/O, a timer or a caller; wakers are registered.
+    Idle,
+    /// The driver is done.
+    Finished,
+}
+
+impl<S> Future for Driver<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        for _ in 0..DRIVER_BUDGET {
+            match this.round(cx) {
+                Round::Progress => {}
+                Round::Idle => return Poll::Pending,
+                Round::Finished => {
+                    this.io = None;
+                    return Poll::Ready(());
+                }
+            }
+        }
+        // Out of budget with work left: let other tasks run, then continue.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl<S> Driver<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    fn round(&mut self, cx: &mut Context<'_>) -> Round {
+        let Some(io) = self.io.as_mut() else {
+            return Round::Finished;
+        };
+        let mut progress = false;
+
+        // Take what callers queued, or learn that there is nothing more to do.
+        {
+            let mut inner = self.shared.lock();
+            if inner.stopping {
+                return Round::Finished;
+            }
+            if !self.out.has_remaining() {
+                std::mem::swap(&mut inner.wbuf, &mut self.out);
+                if self.out.has_remaining() {
+                    self.unflushed = true;
+                    // `quit` completes without bytes from the server, as soon
+                    // as the replies before it are in: maybe already.
+                    if let Err(cause) = inner.dispatch(&mut self.rbuf) {
+                        inner.fail(cause, None);
+                        return Round::Finished;
+                    }
+                } else if inner.handles_gone && !self.unflushed {
+                    if inner.waiters.is_empty() {
+                        return Round::Finished;
+                    }
+                    // Replies still due are read before closing: closing
+                    // with replies unread would reset the connection, and
+                    // the server could lose commands it has not read yet.
+                    let timeout = self.shared.options.read_timeout;
+                    let timer = self
+                        .drain_timer
+                        .get_or_insert_with(|| Timer::after(timeout));
+                    if Pin::new(timer).poll(cx).is_ready() {
+                        inner.fail(ProtocolError::Abandoned, Some(Error::Timeout(timeout)));
+                        return Round::Finished;
+                    }
+                }
+                if !inner
+                    .driver
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
+                    inner.driver = Some(cx.waker().clone());
+                }
+            }
+        }
+
+        // Write (and flush) what was taken.
+        if self.out.has_remaining() || self.unflushed {
+            let before = self.out.remaining();
+            match poll_send(io, &mut self.out, cx) {
+                Poll::Ready(Ok(())) => {
+                    self.unflushed = false;
+                    self.write_timer = None;
+                    progress = true;
+                }
+                Poll::Ready(Err(error)) => {
+                    self.shared
+                        .lock()
+                        .fail(ProtocolError::Abandoned, Some(Error::Io(error)));
+                    return Round::Finished;
+                }
+                Poll::Pending if self.out.remaining() < before => {
+                    self.write_timer = None;
+                    progress = true;
+                }
+                Poll::Pending => {
+                    let timeout = self.shared.options.write_timeout;
+                    let timer = self
+                        .write_timer
+                        .get_or_insert_with(|| Timer::after(timeout));
+                    if Pin::new(timer).poll(cx).is_ready() {
+                        self.shared
+                            .lock()
+                            .fail(ProtocolError::Abandoned, Some(Error::Timeout(timeout)));
+                        return Round::Finished;
+                    }
+                }
+            }
+        }
+
+        // Read, always: replies, but also an EOF or garbage while idle.
+        match self.scratch.poll_read_into(io, cx, &mut self.rbuf) {
+            Poll::Ready(Ok(0)) => {
+                let mut inner = self.shared.lock();
+                inner.end_of_stream(&self.rbuf);
+                return Round::Finished;
+            }
+            Poll::Ready(Ok(_)) => {
+                let mut inner = self.shared.lock();
+                if let Err(cause) = inner.dispatch(&mut self.rbuf) {
+                    inner.fail(cause, None);
+                    return Round::Finished;
+                }
+                progress = true;
+            }
+            Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {
+                progress = true;
+            }
+            Poll::Ready(Err(error)) => {
+                self.shared
+                    .lock()
+                    .fail(ProtocolError::Abandoned, Some(Error::Io(error)));
+                return Round::Finished;
+            }
+            Poll::Pending => {}
+        }
+
+        if progress {
+            Round::Progress
+        } else {
+            Round::Idle
+        }
+    }
+}

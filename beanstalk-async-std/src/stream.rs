@@ -1,0 +1,187 @@
+//! The socket the connect helpers open: TCP or a Unix domain socket, from
+//! smol or async-std.
+
+/// The stream of a client made by the connect helpers (`connect`,
+/// `connect_with`, ...): a TCP or Unix domain socket of smol (`smol`
+/// feature) or async-std (`async-std` feature), with TCP_NODELAY and
+/// keepalive set. It is the default type parameter of [`crate::Client`].
+///
+/// It has no public constructor: get one through the connect helpers, or
+/// bring any other stream to [`crate::Client::from_stream`]. Without a
+/// runtime feature it has no values at all.
+#[derive(Debug)]
+pub struct DefaultStream(Socket);
+
+#[derive(Debug)]
+enum Socket {
+    #[cfg(feature = "smol")]
+    SmolTcp(smol::net::TcpStream),
+    #[cfg(all(feature = "smol", unix))]
+    SmolUnix(smol::net::unix::UnixStream),
+    #[cfg(feature = "async-std")]
+    AsyncStdTcp(async_std::net::TcpStream),
+    #[cfg(all(feature = "async-std", unix))]
+    AsyncStdUnix(async_std::os::unix::net::UnixStream),
+}
+
+#[cfg(any(feature = "smol", feature = "async-std"))]
+mod connect {
+    use std::io;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use futures_io::{AsyncRead, AsyncWrite};
+    use proto::Endpoint;
+
+    use super::{DefaultStream, Socket};
+    use crate::io::{deadline_after, until};
+    use crate::runtime::Runtime;
+
+    /// How often an idle TCP connection is probed, so a dead peer is
+    /// noticed even while a `reserve` waits for hours.
+    const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+
+    impl DefaultStream {
+        /// Connects to `endpoint` within `timeout`, with the sockets of the
+        /// runtime the call is made from (see the crate docs).
+        pub(crate) async fn connect(endpoint: &Endpoint, timeout: Duration) -> io::Result<Self> {
+            let runtime = Runtime::current();
+            let connecting = async {
+                match endpoint {
+                    Endpoint::Tcp { host, port } => tcp(runtime, host, *port).await,
+                    #[cfg(unix)]
+                    Endpoint::Unix(path) => unix(runtime, path).await,
+                    #[cfg(not(unix))]
+                    Endpoint::Unix(_) => Err(io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        "Unix domain sockets need a Unix platform",
+                    )),
+                    _ => Err(io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        "unsupported endpoint",
+                    )),
+                }
+            };
+            until(deadline_after(timeout), connecting)
+                .await
+                .unwrap_or_else(|| {
+                    Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
+                })
+                .map(Self)
+        }
+    }
+
+    async fn tcp(runtime: Runtime, host: &str, port: u16) -> io::Result<Socket> {
+        match runtime {
+            #[cfg(feature = "smol")]
+            Runtime::Smol => {
+                let stream = smol::net::TcpStream::connect((host, port)).await?;
+                tune_tcp(&stream)?;
+                Ok(Socket::SmolTcp(stream))
+            }
+            #[cfg(feature = "async-std")]
+            Runtime::AsyncStd => {
+                let stream = async_std::net::TcpStream::connect((host, port)).await?;
+                tune_tcp(&stream)?;
+                Ok(Socket::AsyncStdTcp(stream))
+            }
+        }
+    }
+
+    #[cfg(unix)]
+    async fn unix(runtime: Runtime, path: &str) -> io::Result<Socket> {
+        match runtime {
+            #[cfg(feature = "smol")]
+            Runtime::Smol => smol::net::unix::UnixStream::connect(path)
+                .await
+                .map(Socket::SmolUnix),
+            #[cfg(feature = "async-std")]
+            Runtime::AsyncStd => async_std::os::unix::net::UnixStream::connect(path)
+                .await
+                .map(Socket::AsyncStdUnix),
+        }
+    }
+
+    /// NODELAY, because every command is a small write that must leave at
+    /// once; keepalive, because a `reserve` may wait on an idle connection
+    /// for hours and a vanished peer must still be noticed.
+    #[cfg(unix)]
+    fn tune_tcp<T: std::os::fd::AsFd>(stream: &T) -> io::Result<()> {
+        set_options(&socket2::SockRef::from(stream))
+    }
+
+    #[cfg(windows)]
+    fn tune_tcp<T: std::os::windows::io::AsSocket>(stream: &T) -> io::Result<()> {
+        set_options(&socket2::SockRef::from(stream))
+    }
+
+    #[cfg(any(unix, windows))]
+    fn set_options(socket: &socket2::SockRef<'_>) -> io::Result<()> {
+        socket.set_nodelay(true)?;
+        let keepalive = socket2::TcpKeepalive::new()
+            .with_time(KEEPALIVE_IDLE)
+            .with_interval(KEEPALIVE_IDLE);
+        socket.set_tcp_keepalive(&keepalive)
+    }
+
+    /// Forwards a call to whichever socket `$socket` holds.
+    macro_rules! each_socket {
+        ($socket:expr, $s:ident => $body:expr) => {
+            match $socket {
+                #[cfg(feature = "smol")]
+                Socket::SmolTcp($s) => $body,
+                #[cfg(all(feature = "smol", unix))]
+                Socket::SmolUnix($s) => $body,
+                #[cfg(feature = "async-std")]
+                Socket::AsyncStdTcp($s) => $body,
+                #[cfg(all(feature = "async-std", unix))]
+                Socket::AsyncStdUnix($s) => $body,
+            }
+        };
+    }
+
+    impl AsyncRead for DefaultStream {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            each_socket!(&mut self.get_mut().0, s => Pin::new(s).poll_read(cx, buf))
+        }
+
+        fn poll_read_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &mut [io::IoSliceMut<'_>],
+        ) -> Poll<io::Result<usize>> {
+            each_socket!(&mut self.get_mut().0, s => Pin::new(s).poll_read_vectored(cx, bufs))
+        }
+    }
+
+    impl AsyncWrite for DefaultStream {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            each_socket!(&mut self.get_mut().0, s => Pin::new(s).poll_write(cx, buf))
+        }
+
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            each_socket!(&mut self.get_mut().0, s => Pin::new(s).poll_write_vectored(cx, bufs))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            each_socket!(&mut self.get_mut().0, s => Pin::new(s).poll_flush(cx))
+        }
+
+        fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            each_socket!(&mut self.get_mut().0, s => Pin::new(s).poll_close(cx))
+        }
+    }
+}

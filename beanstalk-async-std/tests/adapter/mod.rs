@@ -1,0 +1,44 @@
+//! The conformance suite's view of this crate's [`Client`], the same on
+//! every runtime: only the `block_on` that drives it differs.
+
+use std::future::Future;
+
+use beanstalk_async_std::{Client, Error, Options, PutOptions, PutReceipt, cmd};
+use beanstalk_test_support::conformance::{Adapter, Settings};
+
+pub(crate) struct FuturesIo;
+
+impl Adapter for FuturesIo {
+    type Client = Client;
+
+    fn connect(
+        address: &str,
+        settings: Settings,
+    ) -> impl Future<Output = Result<Client, Error>> + Send {
+        let options = Options::default()
+            .read_timeout(settings.read_timeout)
+            .max_job_size(settings.max_job_size);
+        let address = address.to_owned();
+        async move { Client::connect_with(&address, options).await }
+    }
+
+    fn is_open(client: &Client) -> bool {
+        client.is_open()
+    }
+
+    fn reconnect(client: &mut Client) -> impl Future<Output = Result<(), Error>> + Send {
+        client.reconnect()
+    }
+
+    fn put_pipelined(
+        client: &mut Client,
+        bodies: Vec<Vec<u8>>,
+        options: PutOptions,
+    ) -> impl Future<Output = Vec<Result<PutReceipt, Error>>> + Send {
+        let puts: Vec<_> = bodies
+            .into_iter()
+            .map(|body| cmd::Put::new(body, options).expect("valid put"))
+            .collect();
+        client.execute_many(puts)
+    }
+}

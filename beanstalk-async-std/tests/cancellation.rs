@@ -1,0 +1,245 @@
+//! Command futures dropped at random points, on smol: a dropped call's reply
+//! is read and discarded in order, so every reply that does arrive answers
+//! its own command; a dropped waiting reserve closes the connection.
+//!
+//! The random schedule is seeded; a failure prints the seed, and
+//! `CANCELLATION_SEED=<seed>` replays it.
+#![cfg(feature = "smol")]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use beanstalk_async_std::proto::stats::JobState;
+use beanstalk_async_std::{AsyncCommands, Client, CommandError, Error, PutOptions, cmd};
+use beanstalk_test_support::{Direction, FaultPlan, FaultProxy, Server};
+use smol::Timer;
+
+/// Races `future` against a timer: `None` if the timer won and the future
+/// was dropped part-way.
+async fn race<T>(future: impl Future<Output = T>, patience: Duration) -> Option<T> {
+    smol::future::or(async { Some(future.await) }, async {
+        Timer::after(patience).await;
+        None
+    })
+    .await
+}
+
+fn seed() -> u64 {
+    let seed = std::env::var("CANCELLATION_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    eprintln!("CANCELLATION_SEED={seed}");
+    seed
+}
+
+fn body(i: usize) -> String {
+    format!("job-{i}")
+}
+
+/// What the schedule did, to check that both outcomes were exercised.
+#[derive(Debug, Default)]
+struct Tally {
+    completed: usize,
+    dropped: usize,
+    puts_sent: u64,
+}
+
+impl Tally {
+    fn count<T>(&mut self, outcome: &Option<T>) {
+        match outcome {
+            Some(_) => self.completed += 1,
+            None => self.dropped += 1,
+        }
+    }
+}
+
+/// Puts, peeks, pipelined batches and `reserve-with-timeout 0` (which does
+/// not wait, so dropping it must not close the connection), each raced
+/// against a random timer of up to 150 µs.
+async fn random_drops(address: &str, seed: u64, steps: usize) -> Tally {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut client = Client::connect(address).await.unwrap();
+    // Every job a completed put reported, by id: the index its body encodes.
+    let mut jobs: HashMap<u64, usize> = HashMap::new();
+    let mut ids: Vec<u64> = Vec::new();
+    let mut tally = Tally::default();
+    let mut next = 0usize;
+    for _ in 0..steps {
+        let patience = Duration::from_micros(rng.u64(0..150));
+        match rng.u8(0..8) {
+            0..=2 => {
+                let i = next;
+                next += 1;
+                tally.puts_sent += 1;
+                let outcome = race(client.put(body(i), PutOptions::default()), patience).await;
+                tally.count(&outcome);
+                if let Some(receipt) = outcome {
+                    let id = receipt.unwrap().id;
+                    assert!(jobs.insert(id, i).is_none(), "id {id} reported twice");
+                    ids.push(id);
+                }
+            }
+            3..=4 if !ids.is_empty() => {
+                let id = ids[rng.usize(..ids.len())];
+                let outcome = race(client.peek(id), patience).await;
+                tally.count(&outcome);
+                if let Some(peeked) = outcome {
+                    let job = peeked.unwrap().expect("a put job exists");
+                    assert_eq!(job.id, id);
+                    assert_eq!(job.body, body(jobs[&id]).as_bytes(), "peek {id}");
+                }
+            }
+            5 => {
+                let first = next;
+                let count = rng.usize(1..20);
+                next += count;
+                tally.puts_sent += count as u64;
+                let puts: Vec<_> = (first..first + count)
+                    .map(|i| cmd::Put::new(body(i), PutOptions::default()).unwrap())
+                    .collect();
+                let outcome = race(client.execute_many(puts), patience).await;
+                tally.count(&outcome);
+                if let Some(receipts) = outcome {
+                    for (i, receipt) in (first..).zip(receipts) {
+                        let id = receipt.unwrap().id;
+                        assert!(jobs.insert(id, i).is_none(), "id {id} reported twice");
+                        ids.push(id);
+                    }
+                }
+            }
+            6 => {
+                let outcome = race(client.reserve_with_timeout(0), patience).await;
+                tally.count(&outcome);
+                match outcome {
+                    Some(Ok(job)) => match jobs.get(&job.id) {
+                        Some(&i) => assert_eq!(job.body, body(i).as_bytes()),
+                        // A put whose call was dropped still created its job.
+                        None => assert!(job.body.starts_with(b"job-")),
+                    },
+                    Some(Err(Error::TimedOut)) | None => {}
+                    Some(Err(error)) => panic!("reserve-with-timeout 0: {error}"),
+                }
+            }
+            _ => {
+                let outcome = race(client.list_tube_used(), patience).await;
+                tally.count(&outcome);
+                if let Some(tube) = outcome {
+                    assert_eq!(tube.unwrap(), "default");
+                }
+            }
+        }
+        assert!(
+            client.is_open(),
+            "no dropped call here may close the connection"
+        );
+    }
+    // Without races now: every reply reported earlier still holds.
+    for (&id, &i) in &jobs {
+        let job = client.peek(id).await.unwrap().unwrap();
+        assert_eq!(job.body, body(i).as_bytes());
+    }
+    let stats = client.stats().await.unwrap();
+    assert_eq!(
+        stats.cmd_put, tally.puts_sent,
+        "every put was written exactly once, dropped or not"
+    );
+    tally
+}
+
+#[test]
+fn random_drops_keep_replies_in_step() {
+    let seed = seed();
+    smol::block_on(async {
+        let server = Server::start();
+        let tally = random_drops(&server.url(), seed, 3000).await;
+        eprintln!("{tally:?}");
+        assert!(tally.completed > 100 && tally.dropped > 100, "{tally:?}");
+    });
+}
+
+#[test]
+fn random_drops_mid_reply() {
+    let seed = seed();
+    smol::block_on(async {
+        // Replies arrive a byte at a time, so calls are dropped with half a
+        // reply read.
+        let server = Server::start();
+        let proxy = FaultProxy::start(
+            &server.addr(),
+            FaultPlan::new().one_byte_chunks(Direction::Downstream),
+        );
+        let tally = random_drops(&proxy.url(), seed, 600).await;
+        eprintln!("{tally:?}");
+        assert!(tally.completed > 10 && tally.dropped > 10, "{tally:?}");
+    });
+}
+
+#[test]
+fn dropped_reserve_closes_the_connection_and_the_job_is_ready_again() {
+    smol::block_on(async {
+        let server = Server::start();
+        // The server hands the job over at once; the proxy holds the reply
+        // back, so the reserve is dropped while the job is reserved.
+        let proxy = FaultProxy::start(
+            &server.addr(),
+            FaultPlan::new().delay(Direction::Downstream, Duration::from_millis(600)),
+        );
+        let mut producer = Client::connect(&server.url()).await.unwrap();
+        let id = producer
+            .put("held", PutOptions::default())
+            .await
+            .unwrap()
+            .id;
+
+        let mut worker = Client::connect(&proxy.url()).await.unwrap();
+        let outcome = race(worker.reserve(), Duration::from_millis(200)).await;
+        assert!(outcome.is_none(), "the reply was held back");
+        assert!(!worker.is_open(), "a dropped waiting reserve closes");
+        assert!(matches!(
+            worker.stats().await,
+            Err(Error::Command(CommandError::Broken(_)))
+        ));
+
+        // The server saw the connection go and released the job.
+        let started = Instant::now();
+        loop {
+            let stats = producer.stats_job(id).await.unwrap();
+            if stats.state == JobState::Ready {
+                assert_eq!(stats.reserves, 1, "it had been reserved");
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "job still {:?}",
+                stats.state
+            );
+            Timer::after(Duration::from_millis(20)).await;
+        }
+        assert_eq!(producer.reserve_with_timeout(0).await.unwrap().id, id);
+    });
+}
+
+#[test]
+fn dropped_reserve_with_nothing_ready_closes_the_connection() {
+    smol::block_on(async {
+        let server = Server::start();
+        let mut worker = Client::connect(&server.url()).await.unwrap();
+        let outcome = race(worker.reserve_with_timeout(10), Duration::from_millis(100)).await;
+        assert!(outcome.is_none());
+        assert!(!worker.is_open());
+        // A job put now is not lost to the abandoned reserve.
+        let mut producer = Client::connect(&server.url()).await.unwrap();
+        let id = producer
+            .put("later", PutOptions::default())
+            .await
+            .unwrap()
+            .id;
+        Timer::after(Duration::from_millis(100)).await;
+        assert_eq!(producer.stats_job(id).await.unwrap().state, JobState::Ready);
+        // And a fresh connection picks up where the old one left off.
+        worker.reconnect().await.unwrap();
+        assert_eq!(worker.reserve().await.unwrap().id, id);
+    });
+}
