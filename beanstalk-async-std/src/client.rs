@@ -10,7 +10,7 @@ use futures_lite::future::poll_fn;
 use proto::batch::Batch;
 use proto::{
     AsyncExecute, CommandError, Connection, Endpoint, Error, Options, ProtocolError, Request,
-    Response, Session, State, Token, WriteBuf,
+    Response, Session, Token, WriteBuf,
 };
 
 use crate::io::{ReadScratch, deadline_after, poll_send, until};
@@ -335,7 +335,7 @@ where
     async fn flush(&mut self) -> Result<(), Error> {
         let timeout = self.options.write_timeout;
         let Some(io) = self.io.as_mut() else {
-            return Err(self.closed_error());
+            return Err(self.conn.closed_error().into());
         };
         let wbuf = &mut self.wbuf;
         let sending = poll_fn(|cx| poll_send(io, wbuf, cx));
@@ -374,7 +374,7 @@ where
                 (limit.and_then(deadline_after), limit)
             });
             let Some(io) = self.io.as_mut() else {
-                return Err(self.closed_error());
+                return Err(self.conn.closed_error().into());
             };
             let (scratch, rbuf) = (&mut self.scratch, &mut self.rbuf);
             let reading = poll_fn(|cx| scratch.poll_read_into(io, cx, rbuf));
@@ -415,13 +415,6 @@ impl<S> Client<S> {
     /// Whether the connection can still be used.
     pub fn is_open(&self) -> bool {
         self.io.is_some() && self.conn.is_open()
-    }
-
-    fn closed_error(&self) -> Error {
-        match self.conn.state() {
-            State::Broken(cause) => CommandError::Broken(cause).into(),
-            _ => CommandError::Closed.into(),
-        }
     }
 
     fn fail_io(&mut self, error: io::Error) -> Error {

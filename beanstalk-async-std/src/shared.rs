@@ -1,7 +1,6 @@
 //! One connection shared by many tasks: commands from every task are
 //! pipelined in FIFO order by a driver future.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -14,9 +13,9 @@ use async_io::Timer;
 use bytes::{Buf, BytesMut};
 use futures_channel::oneshot;
 use futures_io::{AsyncRead, AsyncWrite};
+use proto::mux::Mux;
 use proto::{
-    AsyncExecute, CommandError, Connection, Endpoint, Error, Options, ProtocolError, ReplyTimeout,
-    Request, Response, State, Tube, WriteBuf, cmd,
+    AsyncExecute, Endpoint, Error, Options, ProtocolError, Request, Response, Tube, WriteBuf,
 };
 
 use crate::io::{ReadScratch, deadline_after, poll_send, until};
@@ -121,15 +120,9 @@ struct Shared {
 
 #[derive(Debug)]
 struct Inner {
-    conn: Connection,
-    wbuf: WriteBuf,
-    /// One entry per command in flight, in the same order as the
-    /// connection's queue.
-    waiters: VecDeque<Waiter>,
-    /// The tube the connection uses once everything sent so far is done.
-    tube_sent: Tube,
-    /// Set when the driver must stop: the connection failed or closed.
-    stopping: bool,
+    /// The multiplexing state from the core: commands in flight, waiters,
+    /// the tube the connection will be on.
+    mux: Mux<Waiter>,
     /// Set when every handle is gone.
     handles_gone: bool,
     /// Wakes the driver when it waits for work. It is stored under the same
@@ -138,11 +131,12 @@ struct Inner {
     driver: Option<Waker>,
 }
 
-#[derive(Debug)]
-enum Waiter {
-    Caller(oneshot::Sender<Result<Response, Error>>),
-    /// A `use` the handle inserted; its reply is checked, not delivered.
-    TubeSwitch,
+/// Where a caller's reply goes.
+type Waiter = oneshot::Sender<Result<Response, Error>>;
+
+/// Hands a reply to its caller; one who stopped waiting simply misses it.
+fn deliver(waiter: Waiter, reply: Result<Response, Error>) {
+    drop(waiter.send(reply));
 }
 
 impl SharedClient {
@@ -216,11 +210,7 @@ impl SharedClient {
     fn build<S>(stream: S, options: Options, endpoint: Option<Endpoint>) -> (Self, Driver<S>) {
         let shared = Arc::new(Shared {
             state: Mutex::new(Inner {
-                conn: Connection::new(options.config),
-                wbuf: WriteBuf::new(),
-                waiters: VecDeque::new(),
-                tube_sent: Tube::DEFAULT,
-                stopping: false,
+                mux: Mux::new(options.config),
                 handles_gone: false,
                 driver: None,
             }),
@@ -256,8 +246,7 @@ impl SharedClient {
 
     /// Whether the connection can still be used.
     pub fn is_open(&self) -> bool {
-        let inner = self.shared().lock();
-        !inner.stopping && inner.conn.is_open()
+        self.shared().lock().mux.is_open()
     }
 
     /// Closes the connection: calls in flight fail, later calls fail.
@@ -286,9 +275,6 @@ impl SharedClient {
         explicit: Option<Duration>,
     ) -> Result<R::Output, Error> {
         let wait = request.reply_timeout();
-        if may_wait(wait) {
-            return Err(CommandError::WouldBlockShared.into());
-        }
         let reply = self.enqueue(&request)?;
         let received = match self.shared().options.reply_deadline(wait, explicit) {
             None => reply.await,
@@ -305,56 +291,24 @@ impl SharedClient {
         R::from_response(response)
     }
 
-    /// Encodes `request` (after a `use`, if this handle's tube differs from
-    /// the connection's) and registers its waiter, all under one lock so
-    /// no other task's command can come between; then wakes the driver.
+    /// Encodes `request` and registers its waiter (the core inserts a `use`
+    /// when this handle's tube differs from the connection's, under the same
+    /// lock, so no other task's command can come between); then wakes the
+    /// driver.
     fn enqueue<R: Request>(
         &mut self,
         request: &R,
     ) -> Result<oneshot::Receiver<Result<Response, Error>>, Error> {
-        let (receiver, driver) = {
-            let mut guard = self.handle.0.lock();
-            let inner = &mut *guard;
-            if inner.stopping {
-                return Err(match inner.conn.state() {
-                    State::Broken(cause) => CommandError::Broken(cause),
-                    _ => CommandError::Closed,
-                }
-                .into());
-            }
-            if R::KIND.depends_on_tube_in_use() && inner.tube_sent != self.tube {
-                inner
-                    .conn
-                    .send(&cmd::Use::new(&self.tube)?, &mut inner.wbuf)?;
-                inner.waiters.push_back(Waiter::TubeSwitch);
-                inner.tube_sent = self.tube.clone();
-            }
-            inner.conn.send(request, &mut inner.wbuf)?;
-            if R::KIND == cmd::CommandKind::Use {
-                if let Some(tube) = request.session_tube() {
-                    self.tube = tube.clone();
-                    inner.tube_sent = tube.clone();
-                }
-            }
-            let (sender, receiver) = oneshot::channel();
-            inner.waiters.push_back(Waiter::Caller(sender));
-            (receiver, inner.driver.take())
+        let (waiter, receiver) = oneshot::channel();
+        let driver = {
+            let mut inner = self.handle.0.lock();
+            inner.mux.enqueue(&mut self.tube, request, waiter)?;
+            inner.driver.take()
         };
         if let Some(driver) = driver {
             driver.wake();
         }
         Ok(receiver)
-    }
-}
-
-/// Whether a command may hold the connection's replies back for long: the
-/// same rule as [`Connection::has_blocking_in_flight`], applied before
-/// sending.
-fn may_wait(wait: ReplyTimeout) -> bool {
-    match wait {
-        ReplyTimeout::Indefinite => true,
-        ReplyTimeout::ServerWait(wait) => !wait.is_zero(),
-        _ => false,
     }
 }
 
@@ -412,56 +366,12 @@ impl Inner {
     /// I/O error or timeout that broke it) if given, every other one the
     /// recorded cause, and the driver stops.
     fn fail(&mut self, cause: ProtocolError, first: Option<Error>) {
-        self.conn.abandon();
-        let cause = match self.conn.state() {
-            State::Broken(recorded) => recorded,
-            _ => cause,
-        };
-        self.stopping = true;
-        let mut first = first;
-        for waiter in self.waiters.drain(..) {
-            if let Waiter::Caller(sender) = waiter {
-                let error = first.take().unwrap_or(Error::Protocol(cause));
-                // The caller may have stopped waiting; nothing to tell then.
-                drop(sender.send(Err(error)));
-            }
-        }
-    }
-
-    /// The server closed the stream. After `quit` that is a clean close;
-    /// otherwise the connection broke.
-    fn end_of_stream(&mut self, unread: &[u8]) {
-        match self.conn.handle_eof(unread) {
-            Ok(()) => {
-                self.stopping = true;
-                for waiter in self.waiters.drain(..) {
-                    if let Waiter::Caller(sender) = waiter {
-                        drop(sender.send(Err(CommandError::Closed.into())));
-                    }
-                }
-            }
-            Err(cause) => self.fail(cause, None),
-        }
+        self.mux.fail(cause, first, deliver);
     }
 
     /// Hands every complete reply in `rbuf` to its waiter.
     fn dispatch(&mut self, rbuf: &mut BytesMut) -> Result<(), ProtocolError> {
-        while let Some((_, response)) = self.conn.poll_response(rbuf)? {
-            match self.waiters.pop_front() {
-                // The caller may have stopped waiting; its reply is dropped in order.
-                Some(Waiter::Caller(sender)) => drop(sender.send(Ok(response))),
-                Some(Waiter::TubeSwitch) if matches!(response, Response::Using(_)) => {}
-                // The `use` before a put failed: the put may be in the wrong tube.
-                Some(Waiter::TubeSwitch) => {
-                    return Err(ProtocolError::UnexpectedReply {
-                        command: "use",
-                        reply: response.word().unwrap_or(proto::ReplyWord::Using),
-                    });
-                }
-                None => return Err(ProtocolError::Abandoned),
-            }
-        }
-        Ok(())
+        self.mux.dispatch(rbuf, deliver)
     }
 }
 
@@ -553,21 +463,20 @@ where
         // Take what callers queued, or learn that there is nothing more to do.
         {
             let mut inner = self.shared.lock();
-            if inner.stopping {
+            if inner.mux.is_stopping() {
                 return Round::Finished;
             }
             if !self.out.has_remaining() {
-                std::mem::swap(&mut inner.wbuf, &mut self.out);
+                inner.mux.take_output(&mut self.out);
                 if self.out.has_remaining() {
                     self.unflushed = true;
                     // `quit` completes without bytes from the server, as soon
                     // as the replies before it are in: maybe already.
-                    if let Err(cause) = inner.dispatch(&mut self.rbuf) {
-                        inner.fail(cause, None);
+                    if inner.dispatch(&mut self.rbuf).is_err() {
                         return Round::Finished;
                     }
                 } else if inner.handles_gone && !self.unflushed {
-                    if inner.waiters.is_empty() {
+                    if inner.mux.is_idle() {
                         return Round::Finished;
                     }
                     // Replies still due are read before closing: closing
@@ -629,14 +538,11 @@ where
         // Read, always: replies, but also an EOF or garbage while idle.
         match self.scratch.poll_read_into(io, cx, &mut self.rbuf) {
             Poll::Ready(Ok(0)) => {
-                let mut inner = self.shared.lock();
-                inner.end_of_stream(&self.rbuf);
+                self.shared.lock().mux.end_of_stream(&self.rbuf, deliver);
                 return Round::Finished;
             }
             Poll::Ready(Ok(_)) => {
-                let mut inner = self.shared.lock();
-                if let Err(cause) = inner.dispatch(&mut self.rbuf) {
-                    inner.fail(cause, None);
+                if self.shared.lock().dispatch(&mut self.rbuf).is_err() {
                     return Round::Finished;
                 }
                 progress = true;

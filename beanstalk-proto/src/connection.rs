@@ -204,11 +204,17 @@ impl Connection {
     /// driver whose caller gave up on such a command should close the
     /// connection rather than leave later commands stuck behind it.
     pub fn has_blocking_in_flight(&self) -> bool {
-        self.in_flight.iter().any(|entry| match entry.timeout {
-            ReplyTimeout::Default => false,
-            ReplyTimeout::ServerWait(wait) => !wait.is_zero(),
-            ReplyTimeout::Indefinite => true,
-        })
+        self.in_flight.iter().any(|entry| entry.timeout.may_wait())
+    }
+
+    /// The error for a call on a connection that no longer takes commands:
+    /// [`CommandError::Broken`] with the first failure, or
+    /// [`CommandError::Closed`].
+    pub fn closed_error(&self) -> CommandError {
+        match self.state {
+            State::Broken(cause) => CommandError::Broken(cause),
+            _ => CommandError::Closed,
+        }
     }
 
     /// The token of the oldest command still waiting for its reply.

@@ -290,7 +290,7 @@ pub fn parse_frame<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<Frame<'a
                 .and_then(|n| n.checked_add(2))
                 .ok_or(ProtocolError::BodyTooLarge {
                     len: body_len as u64,
-                    max: body_len,
+                    max: limits.max_job_body.max(limits.max_yaml_body),
                 })?;
             let Some(frame) = buf.get(..end) else {
                 return Ok(Status::Partial);

@@ -80,6 +80,7 @@ pub mod connection;
 pub mod endpoint;
 pub mod error;
 pub mod frame;
+pub mod mux;
 pub mod options;
 pub mod response;
 pub mod stats;

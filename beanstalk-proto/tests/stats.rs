@@ -363,7 +363,7 @@ fn stats_from_response_rejects_other_replies() {
 #[cfg(feature = "serde")]
 #[test]
 fn stats_serialize_with_server_key_names() {
-    let stats = beanstalk_proto::JobStats::parse(bytes::Bytes::from_static(
+    let stats = JobStats::parse(Bytes::from_static(
         b"---\nid: 2\ntube: \"emails\"\nstate: buried\npri: 5\n",
     ));
     let json = serde_json::to_value(&stats).unwrap();
@@ -371,7 +371,6 @@ fn stats_serialize_with_server_key_names() {
     assert_eq!(json["tube"], "emails");
     assert_eq!(json["state"], "buried");
     assert_eq!(json["time-left"], 0);
-    let list =
-        beanstalk_proto::TubeList::parse(bytes::Bytes::from_static(b"---\n- default\n- a\n"));
+    let list = TubeList::parse(Bytes::from_static(b"---\n- default\n- a\n"));
     assert_eq!(serde_json::to_string(&list).unwrap(), r#"["default","a"]"#);
 }

@@ -251,7 +251,7 @@ impl Client {
         let deadline = Instant::now() + timeout;
         while self.wbuf.has_remaining() {
             let Some(io) = self.io.as_mut() else {
-                return Err(self.closed_error());
+                return Err(self.conn.closed_error().into());
             };
             let written = {
                 let mut slices = [std::io::IoSlice::new(&[]); 8];
@@ -295,7 +295,7 @@ impl Client {
             let limit = self.options.reply_deadline(wait, explicit);
             let at = *deadline.get_or_insert_with(|| limit.map(|d| (Instant::now() + d, d)));
             let Some(io) = self.io.as_mut() else {
-                return Err(self.closed_error());
+                return Err(self.conn.closed_error().into());
             };
             self.rbuf.reserve(self.read_size);
             let read = match at {
@@ -325,13 +325,6 @@ impl Client {
                 Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(error) => return Err(self.fail_io(error)),
             }
-        }
-    }
-
-    fn closed_error(&self) -> Error {
-        match self.conn.state() {
-            proto::State::Broken(cause) => CommandError::Broken(cause).into(),
-            _ => CommandError::Closed.into(),
         }
     }
 

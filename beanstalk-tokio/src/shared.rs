@@ -1,14 +1,14 @@
 //! One connection shared by many tasks: commands from every task are
 //! pipelined in FIFO order by a driver task.
 
-use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
+use proto::mux::Mux;
 use proto::{
-    AsyncExecute, CommandError, Connection, Endpoint, Error, Options, ProtocolError, ReplyTimeout,
-    Request, Response, State, Tube, WriteBuf, cmd,
+    AsyncExecute, Endpoint, Error, Options, ProtocolError, Request, Response, Tube, WriteBuf,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{Notify, oneshot};
@@ -72,38 +72,39 @@ const READ_SIZE: usize = 64 * 1024;
 /// ```
 #[derive(Debug, Clone)]
 pub struct SharedClient {
-    shared: Arc<Shared>,
+    handle: Arc<Handle>,
     /// This handle's tube in use.
     tube: Tube,
 }
 
+/// Shared by every clone of a [`SharedClient`] and dropped with the last
+/// one, which tells the driver that no more commands can come.
+#[derive(Debug)]
+struct Handle(Arc<Shared>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.0.handles_gone.store(true, Ordering::Release);
+        self.0.wake.notify_one();
+    }
+}
+
+/// Where a caller's reply goes.
+type Waiter = oneshot::Sender<Result<Response, Error>>;
+
+/// Hands a reply to its caller; one who stopped waiting simply misses it.
+fn deliver(waiter: Waiter, reply: Result<Response, Error>) {
+    drop(waiter.send(reply));
+}
+
 #[derive(Debug)]
 struct Shared {
-    state: Mutex<Inner>,
+    mux: Mutex<Mux<Waiter>>,
     /// Wakes the driver when there is something to write or to stop for.
     wake: Notify,
+    handles_gone: AtomicBool,
     options: Options,
     endpoint: Endpoint,
-}
-
-#[derive(Debug)]
-struct Inner {
-    conn: Connection,
-    wbuf: WriteBuf,
-    /// One entry per command in flight, in the same order as the
-    /// connection's queue.
-    waiters: VecDeque<Waiter>,
-    /// The tube the connection uses once everything sent so far is done.
-    tube_sent: Tube,
-    /// Set when the driver must stop.
-    stopping: bool,
-}
-
-#[derive(Debug)]
-enum Waiter {
-    Caller(oneshot::Sender<Result<Response, Error>>),
-    /// A `use` the handle inserted; its reply is checked, not delivered.
-    TubeSwitch,
 }
 
 impl SharedClient {
@@ -111,6 +112,11 @@ impl SharedClient {
     /// driver task on the current tokio runtime.
     pub async fn connect(address: &str) -> Result<Self, Error> {
         Self::connect_with(address, Options::default()).await
+    }
+
+    /// Connects to `BEANSTALKD_URL`, or `127.0.0.1:11300` when it is unset.
+    pub async fn connect_default() -> Result<Self, Error> {
+        Self::connect_endpoint(&Endpoint::from_env()?, Options::default()).await
     }
 
     /// Connects with the given timeouts and limits.
@@ -122,27 +128,22 @@ impl SharedClient {
     pub async fn connect_endpoint(endpoint: &Endpoint, options: Options) -> Result<Self, Error> {
         let stream = Stream::connect(endpoint, options.connect_timeout).await?;
         let shared = Arc::new(Shared {
-            state: Mutex::new(Inner {
-                conn: Connection::new(options.config),
-                wbuf: WriteBuf::new(),
-                waiters: VecDeque::new(),
-                tube_sent: Tube::DEFAULT,
-                stopping: false,
-            }),
+            mux: Mutex::new(Mux::new(options.config)),
             wake: Notify::new(),
+            handles_gone: AtomicBool::new(false),
             options,
             endpoint: endpoint.clone(),
         });
         tokio::spawn(drive(Arc::clone(&shared), stream));
         Ok(Self {
-            shared,
+            handle: Arc::new(Handle(shared)),
             tube: Tube::DEFAULT,
         })
     }
 
     /// The address of the connection.
     pub fn endpoint(&self) -> &Endpoint {
-        &self.shared.endpoint
+        &self.shared().endpoint
     }
 
     /// This handle's tube in use.
@@ -152,73 +153,40 @@ impl SharedClient {
 
     /// Whether the connection can still be used.
     pub fn is_open(&self) -> bool {
-        let inner = self.shared.lock();
-        !inner.stopping && inner.conn.is_open()
+        self.shared().lock().is_open()
     }
 
     /// Closes the connection: calls in flight fail, later calls fail.
     pub fn close(&self) {
-        self.shared.fail(ProtocolError::Abandoned);
+        self.shared().fail(None);
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.handle.0
     }
 
     async fn run<R: Request>(&mut self, request: R) -> Result<R::Output, Error> {
         let wait = request.reply_timeout();
-        if matches!(wait, ReplyTimeout::Indefinite)
-            || matches!(wait, ReplyTimeout::ServerWait(d) if !d.is_zero())
-        {
-            return Err(CommandError::WouldBlockShared.into());
-        }
-        let reply = self.enqueue(&request)?;
-        self.shared.wake.notify_one();
-        let limit = self.shared.options.reply_deadline(wait, None);
-        let received = match limit {
+        let (waiter, reply) = oneshot::channel();
+        // Encoding under the lock keeps the handle's `use` and its command together.
+        self.handle
+            .0
+            .lock()
+            .enqueue(&mut self.tube, &request, waiter)?;
+        self.shared().wake.notify_one();
+        let received = match self.shared().options.reply_deadline(wait, None) {
             Some(limit) => match tokio::time::timeout(limit, reply).await {
                 Ok(received) => received,
                 Err(_) => {
-                    self.shared.fail(ProtocolError::Abandoned);
+                    self.shared().fail(None);
                     return Err(Error::Timeout(limit));
                 }
             },
             None => reply.await,
         };
-        // A dropped sender means the driver stopped without answering.
+        // A dropped waiter means the driver stopped without answering.
         let response = received.unwrap_or(Err(Error::Protocol(ProtocolError::Abandoned)))?;
         R::from_response(response)
-    }
-
-    /// Encodes `request` (after a `use`, if this handle's tube differs from
-    /// the connection's) and registers its waiter, all under one lock so
-    /// no other task's command can come between.
-    fn enqueue<R: Request>(
-        &mut self,
-        request: &R,
-    ) -> Result<oneshot::Receiver<Result<Response, Error>>, Error> {
-        let mut guard = self.shared.lock();
-        let inner = &mut *guard;
-        if inner.stopping {
-            return Err(match inner.conn.state() {
-                State::Broken(cause) => CommandError::Broken(cause),
-                _ => CommandError::Closed,
-            }
-            .into());
-        }
-        if R::KIND.depends_on_tube_in_use() && inner.tube_sent != self.tube {
-            inner
-                .conn
-                .send(&cmd::Use::new(&self.tube)?, &mut inner.wbuf)?;
-            inner.waiters.push_back(Waiter::TubeSwitch);
-            inner.tube_sent = self.tube.clone();
-        }
-        inner.conn.send(request, &mut inner.wbuf)?;
-        if R::KIND == cmd::CommandKind::Use {
-            if let Some(tube) = request.session_tube() {
-                self.tube = tube.clone();
-                inner.tube_sent = tube.clone();
-            }
-        }
-        let (sender, receiver) = oneshot::channel();
-        inner.waiters.push_back(Waiter::Caller(sender));
-        Ok(receiver)
     }
 }
 
@@ -233,102 +201,91 @@ impl AsyncExecute for SharedClient {
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic elsewhere while holding the lock leaves consistent data
-        // (every update is a single push or pop), so keep going.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Mux<Waiter>> {
+        // Every update under the lock is a single push, pop or swap, so the
+        // state is consistent even if a holder panicked.
+        self.mux.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The server closed the connection cleanly (after `quit`).
-    fn stop(&self) {
-        self.lock().stopping = true;
-    }
-
-    /// Breaks the connection: every waiter fails and the driver stops.
-    fn fail(&self, cause: ProtocolError) {
-        let mut inner = self.lock();
-        inner.conn.abandon();
-        let cause = match inner.conn.state() {
-            State::Broken(recorded) => recorded,
-            _ => cause,
-        };
-        inner.stopping = true;
-        for waiter in inner.waiters.drain(..) {
-            if let Waiter::Caller(sender) = waiter {
-                let _ = sender.send(Err(Error::Protocol(cause)));
-            }
-        }
-        drop(inner);
+    /// Breaks the connection: the oldest caller gets `first` if given, the
+    /// others the recorded cause, and the driver stops.
+    fn fail(&self, first: Option<Error>) {
+        self.lock().fail(ProtocolError::Abandoned, first, deliver);
         self.wake.notify_one();
     }
 }
 
 /// The driver: writes what callers encoded, reads replies and hands them
-/// out in order, until the connection fails or every handle is gone.
+/// out in order, until the connection fails or closes, or every handle is
+/// gone and the replies still due have come in.
 async fn drive(shared: Arc<Shared>, stream: Stream) {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut rbuf = BytesMut::with_capacity(READ_SIZE);
     let mut out = WriteBuf::new();
-    let write_timeout = shared.options.write_timeout;
+    let options = shared.options;
+    // Once every handle is gone, replies still due are awaited this long.
+    let mut drain_deadline = None;
     loop {
         if !out.has_remaining() {
-            let mut inner = shared.lock();
-            if inner.stopping {
+            let mut mux = shared.lock();
+            if mux.is_stopping() {
                 break;
             }
-            std::mem::swap(&mut inner.wbuf, &mut out);
-        }
-        // Only the handles and this task hold the state; with no handles
-        // left nobody can send, so stop once everything sent is answered.
-        if Arc::strong_count(&shared) == 1
-            && !out.has_remaining()
-            && shared.lock().waiters.is_empty()
-        {
-            break;
-        }
-        let write_deadline = Instant::now() + write_timeout;
-        tokio::select! {
-            read = read_some(&mut reader, &mut rbuf) => match read {
-                Ok(0) => {
-                    let eof = shared.lock().conn.handle_eof(&rbuf);
-                    match eof {
-                        Ok(()) => shared.stop(),
-                        Err(cause) => shared.fail(cause),
-                    }
+            mux.take_output(&mut out);
+            // `quit` completes without bytes from the server: maybe now.
+            if out.has_remaining() && mux.dispatch(&mut rbuf, deliver).is_err() {
+                break;
+            }
+            if shared.handles_gone.load(Ordering::Acquire) && !out.has_remaining() {
+                if mux.is_idle() {
                     break;
                 }
-                Ok(_) => {
-                    if let Err(cause) = dispatch(&shared, &mut rbuf) {
-                        shared.fail(cause);
+                drain_deadline.get_or_insert_with(|| Instant::now() + options.read_timeout);
+            }
+        }
+        let write_deadline = Instant::now() + options.write_timeout;
+        let drain_at = drain_deadline.unwrap_or_else(|| Instant::now() + FAR_FUTURE);
+        tokio::select! {
+            read = read_some(&mut reader, &mut rbuf) => {
+                let mut mux = shared.lock();
+                match read {
+                    Ok(0) => {
+                        mux.end_of_stream(&rbuf, deliver);
+                        break;
+                    }
+                    Ok(_) => {
+                        if mux.dispatch(&mut rbuf, deliver).is_err() {
+                            break;
+                        }
+                    }
+                    Err(error) => {
+                        mux.fail(ProtocolError::Abandoned, Some(Error::Io(error)), deliver);
                         break;
                     }
                 }
-                Err(_) => {
-                    shared.fail(ProtocolError::Abandoned);
-                    break;
-                }
-            },
+            }
             written = write_some(&mut writer, &out), if out.has_remaining() => match written {
                 Ok(n) => out.advance(n),
-                Err(_) => {
-                    shared.fail(ProtocolError::Abandoned);
+                Err(error) => {
+                    shared.fail(Some(Error::Io(error)));
                     break;
                 }
             },
             () = tokio::time::sleep_until(write_deadline), if out.has_remaining() => {
-                shared.fail(ProtocolError::Abandoned);
+                shared.fail(Some(Error::Timeout(options.write_timeout)));
+                break;
+            }
+            () = tokio::time::sleep_until(drain_at), if drain_deadline.is_some() => {
+                shared.fail(Some(Error::Timeout(options.read_timeout)));
                 break;
             }
             () = shared.wake.notified(), if !out.has_remaining() => {}
-            () = idle_check(), if !out.has_remaining() => {}
         }
     }
 }
 
-/// Wakes the driver now and then so it notices that every handle is gone.
-async fn idle_check() {
-    tokio::time::sleep(Duration::from_millis(500)).await;
-}
+/// A deadline that never comes, for a `select!` branch that is disabled.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365);
 
 async fn read_some(reader: &mut ReadHalf<Stream>, rbuf: &mut BytesMut) -> std::io::Result<usize> {
     rbuf.reserve(READ_SIZE);
@@ -341,26 +298,4 @@ async fn write_some(writer: &mut WriteHalf<Stream>, out: &WriteBuf) -> std::io::
     writer
         .write_vectored(slices.get(..count).unwrap_or_default())
         .await
-}
-
-/// Hands every complete reply in `rbuf` to its waiter.
-fn dispatch(shared: &Shared, rbuf: &mut BytesMut) -> Result<(), ProtocolError> {
-    let mut inner = shared.lock();
-    let inner = &mut *inner;
-    while let Some((_, response)) = inner.conn.poll_response(rbuf)? {
-        match inner.waiters.pop_front() {
-            // The caller may have stopped waiting; its reply is dropped in order.
-            Some(Waiter::Caller(sender)) => drop(sender.send(Ok(response))),
-            Some(Waiter::TubeSwitch) if matches!(response, Response::Using(_)) => {}
-            // The `use` before a put failed: the put may be in the wrong tube.
-            Some(Waiter::TubeSwitch) => {
-                return Err(ProtocolError::UnexpectedReply {
-                    command: "use",
-                    reply: response.word().unwrap_or(proto::ReplyWord::Using),
-                });
-            }
-            None => return Err(ProtocolError::Abandoned),
-        }
-    }
-    Ok(())
 }

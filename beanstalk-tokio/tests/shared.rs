@@ -148,3 +148,21 @@ async fn the_driver_stops_when_every_handle_is_gone() {
     }
     assert_eq!(connections, 1, "the shared connection was not closed");
 }
+
+#[tokio::test]
+async fn quit_completes_at_once_and_closes_for_every_handle() {
+    let server = Server::start();
+    let client = SharedClient::connect(&server.url()).await.unwrap();
+    let mut first = client.clone();
+    first.put("x", PutOptions::default()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(2), first.quit())
+        .await
+        .expect("quit has no reply to wait for")
+        .unwrap();
+    let mut second = client.clone();
+    assert!(matches!(
+        second.stats().await,
+        Err(Error::Command(CommandError::Closed))
+    ));
+    assert!(!client.is_open());
+}

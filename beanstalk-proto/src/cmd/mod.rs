@@ -112,6 +112,17 @@ impl ReplyTimeout {
         }
     }
 
+    /// Whether the server may hold this reply back for long by design
+    /// (`reserve`, `reserve-with-timeout` above 0). While it does, it
+    /// answers nothing else on the connection.
+    pub fn may_wait(self) -> bool {
+        match self {
+            Self::Default => false,
+            Self::ServerWait(wait) => !wait.is_zero(),
+            Self::Indefinite => true,
+        }
+    }
+
     /// The read deadline when the caller chose `timeout` for this one call:
     /// the server-side wait plus `timeout`, and bounded even for `reserve`.
     ///

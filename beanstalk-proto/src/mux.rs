@@ -1,0 +1,231 @@
+//! One connection shared by many callers: the bookkeeping behind every
+//! adapter's shared handle, without the I/O.
+//!
+//! Callers [`Mux::enqueue`] commands, each with a waiter of the adapter's
+//! choosing (a oneshot sender, say). A driver writes what
+//! [`Mux::take_output`] hands it, feeds what it reads to
+//! [`Mux::dispatch`], and each reply reaches its waiter in order through a
+//! callback, so the core never depends on a channel type.
+//!
+//! The tube in use belongs to each caller's handle, not to the connection:
+//! before a command that acts on the tube in use, `enqueue` inserts a `use`
+//! when the connection will be on another tube, in the same pipeline, so one
+//! task's job never lands in a tube another task chose.
+//!
+//! ```
+//! use beanstalk_proto::{mux::Mux, cmd::Put, Config, PutOptions, Response, Tube, WriteBuf};
+//! use bytes::{Buf, BytesMut};
+//!
+//! let mut mux: Mux<&str> = Mux::new(Config::default());
+//! let mut tube_a = Tube::new("a")?;
+//! mux.enqueue(&mut tube_a, &Put::new("x", PutOptions::default())?, "first caller")?;
+//! let mut out = WriteBuf::new();
+//! mux.take_output(&mut out);
+//! assert_eq!(out.chunk(), b"use a\r\nput 1024 0 60 1\r\nx\r\n");
+//!
+//! let mut input = BytesMut::from(&b"USING a\r\nINSERTED 7\r\n"[..]);
+//! let mut delivered = Vec::new();
+//! mux.dispatch(&mut input, |waiter, reply| delivered.push((waiter, reply.unwrap())))?;
+//! assert_eq!(delivered, [("first caller", Response::Inserted(7))]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use alloc::collections::VecDeque;
+
+use bytes::BytesMut;
+
+use crate::cmd::{self, CommandKind, Request};
+use crate::config::Config;
+use crate::connection::{Connection, State};
+use crate::error::{CommandError, Error, ProtocolError};
+use crate::frame::ReplyWord;
+use crate::response::Response;
+use crate::tube::Tube;
+use crate::write_buf::WriteBuf;
+
+/// One entry per command in flight, in the connection's order.
+#[derive(Debug)]
+enum Slot<W> {
+    Caller(W),
+    /// A `use` inserted for a handle's tube; its reply is checked, not
+    /// delivered.
+    TubeSwitch,
+}
+
+/// The shared state of a multiplexed connection.
+#[derive(Debug)]
+pub struct Mux<W> {
+    conn: Connection,
+    wbuf: WriteBuf,
+    slots: VecDeque<Slot<W>>,
+    /// The tube the connection uses once everything sent so far is done.
+    tube_sent: Tube,
+    stopping: bool,
+}
+
+impl<W> Mux<W> {
+    /// A new connection's state.
+    pub fn new(config: Config) -> Self {
+        Self {
+            conn: Connection::new(config),
+            wbuf: WriteBuf::new(),
+            slots: VecDeque::new(),
+            tube_sent: Tube::DEFAULT,
+            stopping: false,
+        }
+    }
+
+    /// The protocol state.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Whether the driver should stop: the connection failed or closed.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping
+    }
+
+    /// Whether the connection can still take commands.
+    pub fn is_open(&self) -> bool {
+        !self.stopping && self.conn.is_open()
+    }
+
+    /// Whether no caller waits for a reply.
+    pub fn is_idle(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Whether encoded bytes wait to be taken by the driver.
+    pub fn has_output(&self) -> bool {
+        !self.wbuf.is_empty()
+    }
+
+    /// Encodes `request` for a handle whose tube in use is `handle_tube`,
+    /// preceded by a `use` when the connection will be on another tube,
+    /// and registers `waiter` for its reply. A `use` through the handle
+    /// changes `handle_tube`.
+    ///
+    /// Refuses commands that could hold every other caller's replies back
+    /// ([`CommandError::WouldBlockShared`]). On error nothing is sent and
+    /// `waiter` is dropped.
+    pub fn enqueue<R: Request>(
+        &mut self,
+        handle_tube: &mut Tube,
+        request: &R,
+        waiter: W,
+    ) -> Result<(), Error> {
+        if request.reply_timeout().may_wait() {
+            return Err(CommandError::WouldBlockShared.into());
+        }
+        if self.stopping {
+            return Err(self.conn.closed_error().into());
+        }
+        if R::KIND.depends_on_tube_in_use() && self.tube_sent != *handle_tube {
+            self.conn
+                .send(&cmd::Use::new(&*handle_tube)?, &mut self.wbuf)?;
+            self.slots.push_back(Slot::TubeSwitch);
+            self.tube_sent = handle_tube.clone();
+        }
+        self.conn.send(request, &mut self.wbuf)?;
+        if R::KIND == CommandKind::Use {
+            if let Some(tube) = request.session_tube() {
+                *handle_tube = tube.clone();
+                self.tube_sent = tube.clone();
+            }
+        }
+        self.slots.push_back(Slot::Caller(waiter));
+        Ok(())
+    }
+
+    /// Moves every encoded byte into `out` (which should be empty), so the
+    /// driver can write without holding the lock that guards the mux.
+    pub fn take_output(&mut self, out: &mut WriteBuf) {
+        core::mem::swap(&mut self.wbuf, out);
+    }
+
+    /// Hands every complete reply in `rbuf` to its waiter. Call it after
+    /// each read and after taking output (`quit` completes without bytes
+    /// from the server). On a protocol error every waiter gets it, the mux
+    /// stops, and the error is returned.
+    pub fn dispatch(
+        &mut self,
+        rbuf: &mut BytesMut,
+        mut deliver: impl FnMut(W, Result<Response, Error>),
+    ) -> Result<(), ProtocolError> {
+        loop {
+            let reply = match self.conn.poll_response(rbuf) {
+                Ok(Some((_, reply))) => reply,
+                Ok(None) => return Ok(()),
+                Err(cause) => {
+                    self.fail(cause, None, deliver);
+                    return Err(cause);
+                }
+            };
+            match self.slots.pop_front() {
+                Some(Slot::Caller(waiter)) => deliver(waiter, Ok(reply)),
+                Some(Slot::TubeSwitch) if matches!(reply, Response::Using(_)) => {}
+                // The `use` before a command failed (out of memory): what
+                // follows may act on the wrong tube, so stop here.
+                Some(Slot::TubeSwitch) => {
+                    let cause = ProtocolError::UnexpectedReply {
+                        command: CommandKind::Use.name(),
+                        reply: reply.word().unwrap_or(ReplyWord::Using),
+                    };
+                    self.fail(cause, None, deliver);
+                    return Err(cause);
+                }
+                None => {
+                    let cause =
+                        ProtocolError::Unsolicited(reply.word().unwrap_or(ReplyWord::Using));
+                    self.fail(cause, None, deliver);
+                    return Err(cause);
+                }
+            }
+        }
+    }
+
+    /// The connection failed or is given up: the oldest waiting caller gets
+    /// `first` (the I/O error or timeout that broke it) when given, every
+    /// other one the recorded cause, and the mux stops.
+    pub fn fail(
+        &mut self,
+        cause: ProtocolError,
+        first: Option<Error>,
+        mut deliver: impl FnMut(W, Result<Response, Error>),
+    ) {
+        self.conn.abandon();
+        let cause = match self.conn.state() {
+            State::Broken(recorded) => recorded,
+            _ => cause,
+        };
+        self.stopping = true;
+        self.wbuf.clear();
+        let mut first = first;
+        for slot in self.slots.drain(..) {
+            if let Slot::Caller(waiter) = slot {
+                deliver(waiter, Err(first.take().unwrap_or(Error::Protocol(cause))));
+            }
+        }
+    }
+
+    /// The server closed the stream: a clean close after `quit`, a broken
+    /// connection otherwise. Either way every waiter is answered and the mux
+    /// stops.
+    pub fn end_of_stream(
+        &mut self,
+        unread: &[u8],
+        mut deliver: impl FnMut(W, Result<Response, Error>),
+    ) {
+        match self.conn.handle_eof(unread) {
+            Ok(()) => {
+                self.stopping = true;
+                for slot in self.slots.drain(..) {
+                    if let Slot::Caller(waiter) = slot {
+                        deliver(waiter, Err(CommandError::Closed.into()));
+                    }
+                }
+            }
+            Err(cause) => self.fail(cause, None, deliver),
+        }
+    }
+}
