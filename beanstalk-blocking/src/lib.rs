@@ -29,7 +29,7 @@
 //! [`Client`]). A timeout, an I/O error or a protocol violation closes the
 //! connection for good, and [`Error::outcome_unknown`] tells whether the
 //! command may have taken effect (a `put` whose job may exist).
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod client;
 mod connect;

@@ -39,7 +39,7 @@ const READ_SIZE: usize = 64 * 1024;
 /// beanstalkd answers nothing else on a connection while a `reserve`
 /// waits, so a waiting reserve would stall every task. A shared handle
 /// refuses `reserve` and `reserve-with-timeout` above 0 with
-/// [`CommandError::WouldBlockShared`]; reserve on a [`crate::Client`] of its
+/// [`CommandError::WouldBlockShared`](proto::CommandError::WouldBlockShared); reserve on a [`crate::Client`] of its
 /// own. `reserve-with-timeout 0` (answered at once) is allowed.
 ///
 /// # Cancellation and failures
