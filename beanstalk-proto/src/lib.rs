@@ -82,6 +82,7 @@ pub mod error;
 pub mod frame;
 pub mod mux;
 pub mod options;
+pub mod replay;
 pub mod response;
 pub mod stats;
 pub mod tube;

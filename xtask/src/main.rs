@@ -136,6 +136,7 @@ fn test() -> Result {
     cargo("check --locked -p beanstalk-async-std --no-default-features")?;
     cargo("check --locked -p beanstalk-async-std --no-default-features --features smol")?;
     cargo("check --locked -p beanstalk-async-std --no-default-features --features async-std")?;
+    no_tokio_in_async_std()?;
     cargo("test --locked --workspace")?;
     cargo("test --locked -p beanstalk-proto --all-features")?;
     run("bash", &["fuzz/run.sh"])?;
@@ -148,6 +149,44 @@ fn test() -> Result {
         "\nall checks passed in {:.0} s",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// The smol/async-std adapter must not pull tokio in, whatever its
+/// features.
+fn no_tokio_in_async_std() -> Result {
+    for features in [
+        "--all-features",
+        "--no-default-features --features smol",
+        "--no-default-features --features async-std",
+    ] {
+        let mut args = vec![
+            "tree",
+            "--locked",
+            "-p",
+            "beanstalk-async-std",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ];
+        args.extend(features.split_whitespace());
+        let output = Command::new("cargo")
+            .args(&args)
+            .current_dir(root())
+            .output()
+            .map_err(|error| format!("could not run cargo tree: {error}"))?;
+        if !output.status.success() {
+            return Err(format!("`cargo {}` failed", args.join(" ")));
+        }
+        let tree = String::from_utf8_lossy(&output.stdout);
+        if let Some(line) = tree.lines().find(|line| line.starts_with("tokio")) {
+            return Err(format!(
+                "beanstalk-async-std ({features}) depends on {line}"
+            ));
+        }
+    }
+    println!("\n==> cargo tree: beanstalk-async-std has no tokio in any feature set");
     Ok(())
 }
 
