@@ -203,6 +203,8 @@ fn demo(args: &[String]) -> Result {
         "demo",
         "--",
     ];
+    // `cargo xtask demo -- --jobs 5` and `cargo xtask demo --jobs 5` both work.
+    let args = args.strip_prefix(&["--".to_owned()][..]).unwrap_or(args);
     full.extend(args.iter().map(String::as_str));
     run("cargo", &full)
 }
