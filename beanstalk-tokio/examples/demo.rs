@@ -96,6 +96,8 @@ async fn run(args: Args) -> Result<(), Error> {
     let epoch = Instant::now();
     let deleted = Arc::new(AtomicU64::new(0));
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(args.jobs as usize)));
+    // Set by the worker that deletes the last job; idle workers stop waiting.
+    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
 
     let mut workers = Vec::new();
     for _ in 0..args.workers {
@@ -103,11 +105,17 @@ async fn run(args: Args) -> Result<(), Error> {
         client.watch(args.tube.as_str()).await?;
         client.ignore("default").await?;
         let (deleted, latencies) = (Arc::clone(&deleted), Arc::clone(&latencies));
-        let total = args.jobs;
+        let (total, done_tx, mut done_rx) = (args.jobs, done_tx.clone(), done_rx.clone());
         workers.push(tokio::spawn(async move {
             let mut mine = Vec::new();
-            while deleted.load(Ordering::Relaxed) < total {
-                let job = match client.reserve_with_timeout(1).await {
+            loop {
+                // Dropping a waiting reserve closes its connection and the
+                // server keeps the job for others, so racing it is safe.
+                let job = tokio::select! {
+                    job = client.reserve_with_timeout(1) => job,
+                    _ = done_rx.wait_for(|done| *done) => break,
+                };
+                let job = match job {
                     Ok(job) => job,
                     Err(Error::TimedOut) => continue,
                     Err(error) => return Err(error),
@@ -115,7 +123,9 @@ async fn run(args: Args) -> Result<(), Error> {
                 client.delete(job.id).await?;
                 let put_at = u64::from_le_bytes(job.body[..8].try_into().expect("8-byte stamp"));
                 mine.push(epoch.elapsed().as_micros() as u64 - put_at);
-                deleted.fetch_add(1, Ordering::Relaxed);
+                if deleted.fetch_add(1, Ordering::Relaxed) + 1 == total {
+                    done_tx.send_replace(true);
+                }
             }
             latencies.lock().await.extend(mine);
             Ok::<_, Error>(())
@@ -142,8 +152,12 @@ async fn run(args: Args) -> Result<(), Error> {
 
     let started = Instant::now();
     let mut monitor = producer.clone();
-    while deleted.load(Ordering::Relaxed) < args.jobs {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut finished = done_rx.clone();
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = finished.wait_for(|done| *done) => break,
+        }
         let stats = monitor.stats_tube(args.tube.as_str()).await.ok();
         draw_progress(
             deleted.load(Ordering::Relaxed),
@@ -155,14 +169,15 @@ async fn run(args: Args) -> Result<(), Error> {
             break;
         }
     }
+    // Measured when the last job was deleted, before the idle workers stop.
+    let elapsed = started.elapsed();
     for task in producers {
         task.await.expect("producer panicked")?;
     }
     for worker in workers {
         worker.await.expect("worker panicked")?;
     }
-    let elapsed = started.elapsed();
-    draw_progress(args.jobs, args.jobs, elapsed, None);
+    draw_progress(deleted.load(Ordering::Relaxed), args.jobs, elapsed, None);
     println!("\n");
 
     let mut latencies = latencies.lock().await.clone();
