@@ -167,7 +167,7 @@ impl Client {
         let mut requests = requests.into_iter().peekable();
         let mut batch = Batch::with_capacity(requests.size_hint().0);
         while requests.peek().is_some() || batch.is_waiting() {
-            while batch.can_send() {
+            while batch.should_send() {
                 let Some(request) = requests.next() else {
                     break;
                 };
@@ -200,10 +200,84 @@ impl Client {
         batch.finish()
     }
 
+    /// Queues `request` for a hand-made pipeline and returns its token;
+    /// nothing is written until [`Client::recv`] needs a reply.
+    ///
+    /// With [`Client::recv`] this drives any pipeline, including one whose
+    /// next commands depend on earlier replies, which
+    /// [`Client::execute_many`] cannot do: a worker that keeps a bounded
+    /// number of jobs reserved, deleting each as it arrives and reserving
+    /// the next in the same write. Each reply comes back with the token of
+    /// the command it answers, in send order; type it with the command's
+    /// [`Request::from_response`]. Bounding what is in flight is the
+    /// caller's job (beanstalkd stops reading while its replies go unread).
+    /// A command run through [`proto::Commands`] meanwhile skips the
+    /// replies of commands sent before it.
+    ///
+    /// ```
+    /// # let server = beanstalk_test_support::Server::start();
+    /// use beanstalk_blocking::{cmd, Client, Commands, PutOptions};
+    /// use beanstalk_blocking::proto::{Request, Response};
+    /// use std::collections::VecDeque;
+    ///
+    /// let mut client = Client::connect(&server.url())?;
+    /// for i in 0..100 {
+    ///     client.put(format!("job {i}"), PutOptions::default())?;
+    /// }
+    /// // Reserve and delete every job, with at most 8 reserved or asked for at once.
+    /// let reserve = cmd::ReserveWithTimeout::new(0)?;
+    /// let mut reserves = VecDeque::new();
+    /// for _ in 0..8 {
+    ///     reserves.push_back(client.send(&reserve)?);
+    /// }
+    /// let mut deleted = 0;
+    /// while deleted < 100 {
+    ///     let (token, reply) = client.recv()?;
+    ///     if reserves.front() == Some(&token) {
+    ///         reserves.pop_front();
+    ///         match cmd::ReserveWithTimeout::from_response(reply) {
+    ///             Ok(job) => {
+    ///                 client.send(&cmd::Delete::new(job.id))?;
+    ///                 reserves.push_back(client.send(&reserve)?);
+    ///             }
+    ///             Err(beanstalk_blocking::Error::TimedOut) => {} // none left to reserve
+    ///             Err(error) => return Err(error),
+    ///         }
+    ///     } else {
+    ///         cmd::Delete::from_response(reply)?;
+    ///         deleted += 1;
+    ///     }
+    /// }
+    /// # while !reserves.is_empty() { let (t, _) = client.recv()?; if reserves.front() == Some(&t) { reserves.pop_front(); } }
+    /// # Ok::<(), beanstalk_blocking::Error>(())
+    /// ```
+    pub fn send<R: Request>(&mut self, request: &R) -> Result<Token, Error> {
+        Ok(self.conn.send(request, &mut self.wbuf)?)
+    }
+
+    /// The next reply of a hand-made pipeline (see [`Client::send`]), with
+    /// the token of the command it answers.
+    ///
+    /// A reply already read comes back at once; otherwise everything
+    /// queued is written first and the reply is read under the timeout of
+    /// the oldest command in flight. So follow-up commands sent while
+    /// handling the replies of one read go out together, in one write.
+    pub fn recv(&mut self) -> Result<(Token, Response), Error> {
+        if let Some(reply) = self.poll_buffered()? {
+            return Ok(reply);
+        }
+        self.flush()?;
+        self.next_response(None)
+    }
+
     /// Writes everything buffered.
     fn flush(&mut self) -> Result<(), Error> {
         while self.wbuf.has_remaining() {
-            let written = {
+            // One chunk (everything copied) is a plain write, which skips
+            // the kernel's iovec import.
+            let written = if self.wbuf.chunk_count() == 1 {
+                self.stream.write(self.wbuf.chunk())
+            } else {
                 let mut slices = [IoSlice::new(&[]); 8];
                 let count = self.wbuf.chunks_vectored(&mut slices);
                 self.stream
@@ -264,7 +338,18 @@ impl Client {
             }
             None => None,
         };
-        if remaining != self.socket_read_timeout {
+        // Re-arming the socket's timeout costs a syscall, and the time left
+        // differs by microseconds from one command to the next: keep the one
+        // set while it is within 1/32 of what is left. One that runs out
+        // before the deadline (or while waiting without one, for `reserve`)
+        // only makes the read start over below; one a little late is
+        // harmless.
+        let close_enough = match (self.socket_read_timeout, remaining) {
+            (_, None) => true,
+            (Some(set), Some(left)) => set.abs_diff(left) <= left / 32,
+            (None, Some(_)) => false,
+        };
+        if !close_enough {
             if let Err(error) = self.stream.set_read_timeout(remaining) {
                 return Err(self.fail_io(error, Duration::ZERO));
             }
@@ -295,6 +380,16 @@ impl Client {
                 Ok(())
             }
             Err(error) if error.kind() == io::ErrorKind::Interrupted => Ok(()),
+            // The socket's timeout ran out before the reply's deadline (or
+            // the reply has none): read on.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) && deadline.is_none_or(|(at, _)| Instant::now() < at) =>
+            {
+                Ok(())
+            }
             Err(error) => {
                 Err(self.fail_io(error, deadline.map_or(Duration::ZERO, |(_, total)| total)))
             }
@@ -333,6 +428,43 @@ impl Client {
                 return R::from_response(response);
             }
         }
+    }
+
+    /// Runs `request` without taking it and returns the raw reply, for the
+    /// reconnecting client, which keeps the request to send it again.
+    pub(crate) fn run_ref<R: Request>(&mut self, request: &R) -> Result<Response, Error> {
+        let token = self.conn.send(request, &mut self.wbuf)?;
+        self.flush()?;
+        loop {
+            let (answered, response) = self.next_response(None)?;
+            if answered == token {
+                return Ok(response);
+            }
+        }
+    }
+
+    /// A handle that can close this connection from another thread, which
+    /// ends a `reserve` waiting on it (the worker's shutdown uses it).
+    pub(crate) fn closer(&self) -> io::Result<Closer> {
+        self.stream.try_clone().map(Closer)
+    }
+
+    /// Gives the connection up at once: the socket closes and later calls
+    /// fail; the server releases every job it held.
+    pub(crate) fn close(&mut self) {
+        self.conn.abandon();
+        self.stream.shutdown();
+    }
+}
+
+/// Closes a [`Client`]'s socket from another thread; see [`Client::closer`].
+#[derive(Debug)]
+pub(crate) struct Closer(Stream);
+
+impl Closer {
+    /// Shuts the socket down: a read waiting on it returns at once.
+    pub(crate) fn close(&self) {
+        self.0.shutdown();
     }
 }
 

@@ -24,6 +24,12 @@
 //! # Ok::<(), Error>(())
 //! ```
 //!
+//! For long-running consumers, [`ReconnectingClient`] replaces broken
+//! connections (restoring the tube and watch list, never re-sending a
+//! command that may have taken effect), and [`Worker`] runs a pool of
+//! threads that reserve, run your handler, touch, settle and shut down
+//! gracefully (see [`worker`]).
+//!
 //! # Timeouts and failures
 //! Each command waits at most the time the core says applies to it (see
 //! [`Client`]). A timeout, an I/O error or a protocol violation closes the
@@ -33,7 +39,9 @@
 
 mod client;
 mod connect;
+mod reconnecting;
 mod stream;
+pub mod worker;
 
 pub use client::{Client, WithTimeout};
 pub use proto::{
@@ -41,3 +49,5 @@ pub use proto::{
     ProtocolError, PutOptions, PutReceipt, ReleaseOutcome, ServerError, ServerStats, Tube,
     TubeList, TubeStats, cmd,
 };
+pub use reconnecting::ReconnectingClient;
+pub use worker::{Handler, Outcome, Shutdown, Worker, WorkerBuilder, WorkerJob};

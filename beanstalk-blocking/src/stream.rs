@@ -72,6 +72,15 @@ impl Stream {
         }
     }
 
+    /// A second handle on the same socket.
+    pub(crate) fn try_clone(&self) -> io::Result<Self> {
+        match self {
+            Self::Tcp(s) => s.try_clone().map(Self::Tcp),
+            #[cfg(unix)]
+            Self::Unix(s) => s.try_clone().map(Self::Unix),
+        }
+    }
+
     /// Closes both directions; errors are ignored because the connection is
     /// being given up anyway.
     pub(crate) fn shutdown(&self) {

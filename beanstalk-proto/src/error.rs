@@ -7,6 +7,8 @@
 //! | [`ServerError`] | the server's | a valid reply; the connection is fine |
 //! | [`ProtocolError`] | the peer's (or the network's) | the stream can no longer be trusted; the connection is broken for good |
 
+use alloc::boxed::Box;
+use alloc::string::String;
 use core::fmt;
 use core::time::Duration;
 
@@ -219,6 +221,43 @@ pub enum Error {
     /// may or may not have taken effect.
     #[error("timed out after {0:?}; the command may or may not have taken effect")]
     Timeout(Duration),
+    /// `delete`, `release`, `bury` or `touch` of a job that was reserved on
+    /// a connection which has since been lost. The server released the job
+    /// when that connection closed (another worker may hold it now), so
+    /// nothing was sent: acting on it from the new connection could delete
+    /// a job someone else is working on. See [`crate::lease`].
+    #[error(
+        "job {job_id} was reserved on a connection that has since been lost; the server released it, so nothing was sent"
+    )]
+    LeaseLost {
+        /// The job.
+        job_id: crate::response::JobId,
+    },
+    /// The connection broke after the command was sent and before its reply
+    /// arrived, and the command is not one that is safe to send again: it
+    /// may or may not have taken effect. For a `put`, **the job may exist**.
+    /// Returned by reconnecting clients, which have replaced the connection
+    /// (`cause` is how the old one failed) and did not re-send the command.
+    #[error("{}", unconfirmed_message(*.command, .cause))]
+    Unconfirmed {
+        /// The command whose reply was lost.
+        command: crate::cmd::CommandKind,
+        /// How the connection failed.
+        #[source]
+        cause: Box<Self>,
+    },
+}
+
+/// The text of [`Error::Unconfirmed`].
+fn unconfirmed_message(command: crate::cmd::CommandKind, cause: &Error) -> String {
+    let effect = match command {
+        crate::cmd::CommandKind::Put => "the job may or may not exist; a retry may duplicate it",
+        _ => "it may or may not have taken effect",
+    };
+    alloc::format!(
+        "the connection broke before the reply to `{}` arrived ({cause}): {effect}",
+        command.name()
+    )
 }
 
 impl Error {
@@ -234,7 +273,7 @@ impl Error {
     /// ```
     pub fn outcome_unknown(&self) -> bool {
         match self {
-            Self::Protocol(_) | Self::Timeout(_) => true,
+            Self::Protocol(_) | Self::Timeout(_) | Self::Unconfirmed { .. } => true,
             #[cfg(feature = "std")]
             Self::Io(_) => true,
             _ => false,
@@ -247,6 +286,7 @@ impl Error {
             self,
             Self::Protocol(_)
                 | Self::Timeout(_)
+                | Self::Unconfirmed { .. }
                 | Self::Command(CommandError::Closed | CommandError::Broken(_))
         ) || self.is_io()
     }

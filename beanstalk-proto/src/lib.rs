@@ -21,6 +21,10 @@
 //! - [`stats`]: typed `stats`, `stats-tube`, `stats-job` and tube lists.
 //! - [`Commands`] / [`AsyncCommands`]: the command set written once. A
 //!   driver implements one `execute` method and gets all 25 commands.
+//! - [`retry`], [`lease`], [`worker`]: the policy of reconnecting clients
+//!   and workers: backoff, which commands may be re-sent after a broken
+//!   connection, which jobs a connection holds, what to do after a handler
+//!   failed, when to touch.
 //! - [`error`]: errors split by blame: the caller's ([`CommandError`]), a
 //!   normal outcome ([`Error::NotFound`], ...), the server's
 //!   ([`ServerError`]), or a broken stream ([`ProtocolError`]).
@@ -80,12 +84,15 @@ pub mod connection;
 pub mod endpoint;
 pub mod error;
 pub mod frame;
+pub mod lease;
 pub mod mux;
 pub mod options;
 pub mod replay;
 pub mod response;
+pub mod retry;
 pub mod stats;
 pub mod tube;
+pub mod worker;
 pub mod write_buf;
 
 pub use api::{AsyncCommands, AsyncExecute, Commands, Execute};

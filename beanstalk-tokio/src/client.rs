@@ -180,7 +180,7 @@ impl Client {
         let mut requests = requests.into_iter().peekable();
         let mut batch = Batch::with_capacity(requests.size_hint().0);
         while requests.peek().is_some() || batch.is_waiting() {
-            while batch.can_send() {
+            while batch.should_send() {
                 let Some(request) = requests.next() else {
                     break;
                 };
@@ -228,6 +228,25 @@ impl Client {
         let result = client.wait_for(token, explicit).await;
         guard.0 = None;
         R::from_response(result?)
+    }
+
+    /// Queues `request` without writing it: the first half of a command,
+    /// for the reconnecting client, which keeps the request so it can send
+    /// it again on a new connection. [`Client::finish`] is the second half.
+    pub(crate) fn begin<R: Request>(&mut self, request: &R) -> Result<Token, Error> {
+        Ok(self.conn.send(request, &mut self.wbuf)?)
+    }
+
+    /// Writes what is queued and waits for the reply to `token`, with the
+    /// same cancellation handling as any command.
+    pub(crate) async fn finish(&mut self, token: Token) -> Result<Response, Error> {
+        let mut guard = CancelGuard(Some(self));
+        let Some(client) = guard.0.as_deref_mut() else {
+            return Err(CommandError::Closed.into());
+        };
+        let result = client.wait_for(token, None).await;
+        guard.0 = None;
+        result
     }
 
     async fn wait_for(
@@ -351,7 +370,7 @@ impl Client {
 
     /// Gives the connection up at once: the socket closes and later calls
     /// fail.
-    fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         self.conn.abandon();
         self.io = None;
     }

@@ -10,6 +10,13 @@
 //! - [`SharedClient`]: a cloneable handle many tasks use at once; their
 //!   commands are pipelined on one connection. Use it for producers. It
 //!   refuses waiting reserves, which would stall every task (see its docs).
+//! - [`ReconnectingClient`]: a [`Client`] that replaces a broken
+//!   connection (bounded exponential backoff, tube and watch list
+//!   restored), never re-sends a command that may have taken effect, and
+//!   refuses to act on jobs reserved on a lost connection.
+//! - [`Worker`]: a pool that reserves from a set of tubes, runs your
+//!   handler, settles each job, touches long ones, reconnects, and shuts
+//!   down gracefully (see [`worker`]).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -34,6 +41,10 @@
 //! # }
 //! ```
 //!
+//! # Features
+//! - `tracing`: the reconnecting client and the worker emit `tracing`
+//!   events (reconnects, reservations, settles, failures, shutdown).
+//!
 //! # Timeouts and failures
 //! Each command waits at most the time the core says applies to it: the
 //! read timeout of [`Options`] (default 5 s) for commands answered at once,
@@ -43,9 +54,22 @@
 //! tells whether the command may have taken effect.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// Emits a `tracing` event with the `tracing` feature; nothing without it.
+macro_rules! event {
+    ($level:ident, $($arg:tt)+) => {
+        #[cfg(feature = "tracing")]
+        {
+            tracing::$level!($($arg)+);
+        }
+    };
+}
+pub(crate) use event;
+
 mod client;
+mod reconnecting;
 mod shared;
 mod stream;
+pub mod worker;
 
 pub use client::{Client, WithTimeout};
 pub use proto::{
@@ -53,4 +77,6 @@ pub use proto::{
     ProtocolError, PutOptions, PutReceipt, ReleaseOutcome, ServerError, ServerStats, Tube,
     TubeList, TubeStats, cmd,
 };
+pub use reconnecting::ReconnectingClient;
 pub use shared::SharedClient;
+pub use worker::{Handler, Outcome, Shutdown, Worker, WorkerBuilder, WorkerJob};

@@ -34,7 +34,10 @@ impl Delete {
 
 request!(Delete => Delete -> (),
     encode(|this, dst| encode_numbers(dst, "delete", &[this.id])),
-    reply(R::Word(crate::frame::ReplyWord::Deleted) => ())
+    reply(R::Word(crate::frame::ReplyWord::Deleted) => ()),
+    fn job_id(&self) -> Option<JobId> {
+        Some(self.id)
+    }
 );
 
 /// What `release` did.
@@ -90,7 +93,10 @@ request!(Release => Release -> ReleaseOutcome,
         } else {
             ReleaseOutcome::Released
         }
-    })
+    }),
+    fn job_id(&self) -> Option<JobId> {
+        Some(self.id)
+    }
 );
 
 /// `bury <id> <pri>\r\n`: sets a reserved job aside until it is kicked.
@@ -120,7 +126,10 @@ impl Bury {
 
 request!(Bury => Bury -> (),
     encode(|this, dst| encode_numbers(dst, "bury", &[this.id, this.priority.into()])),
-    reply(R::Buried(None) => ())
+    reply(R::Buried(None) => ()),
+    fn job_id(&self) -> Option<JobId> {
+        Some(self.id)
+    }
 );
 
 /// `touch <id>\r\n`: restarts a reserved job's time-to-run. Replies
@@ -149,7 +158,10 @@ impl Touch {
 
 request!(Touch => Touch -> (),
     encode(|this, dst| encode_numbers(dst, "touch", &[this.id])),
-    reply(R::Word(crate::frame::ReplyWord::Touched) => ())
+    reply(R::Word(crate::frame::ReplyWord::Touched) => ()),
+    fn job_id(&self) -> Option<JobId> {
+        Some(self.id)
+    }
 );
 
 /// `kick <bound>\r\n`: moves up to `bound` jobs of the tube in use to
@@ -208,5 +220,8 @@ impl KickJob {
 
 request!(KickJob => KickJob -> (),
     encode(|this, dst| encode_numbers(dst, "kick-job", &[this.id])),
-    reply(R::Kicked(None) => ())
+    reply(R::Kicked(None) => ()),
+    fn job_id(&self) -> Option<JobId> {
+        Some(self.id)
+    }
 );

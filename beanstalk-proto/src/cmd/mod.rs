@@ -70,6 +70,21 @@ pub trait Request {
         None
     }
 
+    /// The job this command names, for the commands that take a job id
+    /// (`delete`, `release`, `bury`, `touch`, `kick-job`, `peek`,
+    /// `stats-job`, `reserve-job`). A reconnecting driver uses it to refuse
+    /// `delete`/`release`/`bury`/`touch` on a job reserved on a connection
+    /// that has since been lost (see [`crate::lease`]).
+    ///
+    /// ```
+    /// use beanstalk_proto::{cmd, Request};
+    /// assert_eq!(cmd::Touch::new(7).job_id(), Some(7));
+    /// assert_eq!(cmd::Reserve.job_id(), None);
+    /// ```
+    fn job_id(&self) -> Option<crate::response::JobId> {
+        None
+    }
+
     /// Types the reply to this command.
     fn from_response(response: Response) -> Result<Self::Output, Error>;
 }
@@ -232,6 +247,38 @@ impl CommandKind {
             Self::Quit => "quit",
             Self::PauseTube => "pause-tube",
         }
+    }
+
+    /// Whether sending the command twice has the same effect as sending it
+    /// once, so a driver may send it again on a new connection when the
+    /// first connection broke before the reply: `use`, `watch`, `ignore`,
+    /// the peeks, the stats and the tube lists. `put`, `delete`,
+    /// `release`, `bury`, `touch`, `kick`, `kick-job`, the reserves,
+    /// `pause-tube` and `quit` are not. See [`crate::retry`] for the whole
+    /// rule, which also covers reserves.
+    ///
+    /// ```
+    /// use beanstalk_proto::cmd::CommandKind;
+    /// assert!(CommandKind::Watch.is_idempotent());
+    /// assert!(!CommandKind::Put.is_idempotent());
+    /// ```
+    pub const fn is_idempotent(self) -> bool {
+        matches!(
+            self,
+            Self::Use
+                | Self::Watch
+                | Self::Ignore
+                | Self::Peek
+                | Self::PeekReady
+                | Self::PeekDelayed
+                | Self::PeekBuried
+                | Self::StatsJob
+                | Self::StatsTube
+                | Self::Stats
+                | Self::ListTubes
+                | Self::ListTubeUsed
+                | Self::ListTubesWatched
+        )
     }
 
     /// Whether the command acts on the tube in use (set by `use`): `put`,

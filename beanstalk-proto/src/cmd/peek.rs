@@ -36,7 +36,10 @@ request!(Peek => Peek -> Option<Job>,
     reply(found @ (R::Job(_) | R::Word(ReplyWord::NotFound)) => match found {
         R::Job(job) => Some(job),
         _ => None,
-    })
+    }),
+    fn job_id(&self) -> Option<JobId> {
+        Some(self.id)
+    }
 );
 
 /// Defines a peek without arguments.

@@ -105,5 +105,8 @@ impl ReserveJob {
 
 request!(ReserveJob => ReserveJob -> Job,
     encode(|this, dst| encode_numbers(dst, "reserve-job", &[this.id])),
-    reply(R::Job(job) => job)
+    reply(R::Job(job) => job),
+    fn job_id(&self) -> Option<JobId> {
+        Some(self.id)
+    }
 );

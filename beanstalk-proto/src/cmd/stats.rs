@@ -84,5 +84,8 @@ impl StatsJob {
 
 request!(StatsJob => StatsJob -> JobStats,
     encode(|this, dst| encode_numbers(dst, "stats-job", &[this.id])),
-    reply(R::Yaml(body) => JobStats::parse(body))
+    reply(R::Yaml(body) => JobStats::parse(body)),
+    fn job_id(&self) -> Option<JobId> {
+        Some(self.id)
+    }
 );

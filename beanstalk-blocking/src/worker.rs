@@ -1,0 +1,583 @@
+//! The worker pool on threads: the same behaviour as the tokio adapter's
+//! worker, from the same core policy ([`proto::worker`], [`proto::retry`],
+//! [`proto::lease`]).
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use proto::retry::{Backoff, ReconnectPolicy};
+use proto::worker::touch_interval;
+pub use proto::worker::{CounterSnapshot, Counters, FailurePolicy, Outcome, WorkerJob};
+use proto::{Commands, Endpoint, Error, Job, Options, ReleaseOutcome, Tube, cmd};
+
+use crate::client::Closer;
+use crate::reconnecting::ReconnectingClient;
+
+/// The error a handler may return: anything that converts into a boxed
+/// error (`String`, `&str`, any `std::error::Error`).
+pub type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// How often a slot waiting for its handler checks for shutdown.
+const POLL: Duration = Duration::from_millis(20);
+
+/// The pause after an unexpected reply to `reserve`.
+const RESERVE_ERROR_PAUSE: Duration = Duration::from_millis(200);
+
+/// A shutdown signal for a [`Worker`]: cloneable, triggered once.
+///
+/// Triggering it closes the connections of slots waiting in `reserve` at
+/// once (the server releases any job it was handing over), lets handlers
+/// in flight finish within the grace period, and releases the jobs of
+/// those still running after it.
+///
+/// ```
+/// use beanstalk_blocking::worker::Shutdown;
+/// use std::time::Duration;
+///
+/// let shutdown = Shutdown::new();
+/// let waiter = shutdown.clone();
+/// let thread = std::thread::spawn(move || waiter.wait_timeout(Duration::from_secs(10)));
+/// shutdown.trigger();
+/// assert!(thread.join().unwrap());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    inner: Arc<ShutdownInner>,
+}
+
+#[derive(Debug, Default)]
+struct ShutdownInner {
+    state: Mutex<ShutdownState>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct ShutdownState {
+    triggered: bool,
+    /// Connections with a reserve waiting, by slot.
+    waiting: HashMap<usize, Closer>,
+}
+
+impl Shutdown {
+    /// A signal not yet triggered.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Triggers the signal; every clone sees it.
+    pub fn trigger(&self) {
+        let mut state = self.lock();
+        state.triggered = true;
+        for (_, closer) in state.waiting.drain() {
+            closer.close();
+        }
+        self.inner.changed.notify_all();
+    }
+
+    /// Whether the signal was triggered.
+    pub fn is_triggered(&self) -> bool {
+        self.lock().triggered
+    }
+
+    /// Blocks until the signal is triggered.
+    pub fn wait(&self) {
+        let mut state = self.lock();
+        while !state.triggered {
+            state = self
+                .inner
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Blocks until the signal is triggered or `timeout` passes; returns
+    /// whether it was triggered.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        while !state.triggered {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            state = self
+                .inner
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        state.triggered
+    }
+
+    /// Registers the connection a slot is about to reserve on; false if
+    /// the signal was already triggered (then the slot must not reserve).
+    fn reserving(&self, slot: usize, closer: Closer) -> bool {
+        let mut state = self.lock();
+        if state.triggered {
+            return false;
+        }
+        state.waiting.insert(slot, closer);
+        true
+    }
+
+    fn reserved(&self, slot: usize) {
+        self.lock().waiting.remove(&slot);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ShutdownState> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What a [`Worker`] runs for each job, on a thread of its own.
+///
+/// `Ok(outcome)` settles the job as asked; an error or a panic is a failed
+/// try, settled by the [`FailurePolicy`]. Implemented for every
+/// `Fn(WorkerJob) -> Result<T, E>` where `T` converts into an [`Outcome`]
+/// (`()` means delete) and `E` into a [`BoxError`].
+pub trait Handler: Send + Sync + 'static {
+    /// Handles one job.
+    fn handle(&self, job: WorkerJob) -> Result<Outcome, BoxError>;
+}
+
+impl<F, T, E> Handler for F
+where
+    F: Fn(WorkerJob) -> Result<T, E> + Send + Sync + 'static,
+    T: Into<Outcome>,
+    E: Into<BoxError>,
+{
+    fn handle(&self, job: WorkerJob) -> Result<Outcome, BoxError> {
+        self(job).map(Into::into).map_err(Into::into)
+    }
+}
+
+#[derive(Debug)]
+struct Settings {
+    endpoint: Endpoint,
+    options: Options,
+    tubes: Vec<Tube>,
+    failure: FailurePolicy,
+    reconnect: Backoff,
+    grace: Duration,
+    auto_touch: bool,
+}
+
+/// Configures a [`Worker`]; from [`Worker::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct WorkerBuilder {
+    address: String,
+    options: Options,
+    tubes: Vec<String>,
+    concurrency: usize,
+    failure: FailurePolicy,
+    reconnect: Backoff,
+    grace: Duration,
+    auto_touch: bool,
+}
+
+impl WorkerBuilder {
+    /// Adds a tube to reserve from (default: `default`).
+    pub fn tube(mut self, tube: impl Into<String>) -> Self {
+        self.tubes.push(tube.into());
+        self
+    }
+
+    /// Adds tubes to reserve from.
+    pub fn tubes<I, T>(mut self, tubes: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.tubes.extend(tubes.into_iter().map(Into::into));
+        self
+    }
+
+    /// How many jobs run at once (default 1); each has its own connection
+    /// and thread.
+    pub fn concurrency(mut self, jobs: usize) -> Self {
+        self.concurrency = jobs.max(1);
+        self
+    }
+
+    /// What happens to a job whose handler failed.
+    pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
+        self.failure = policy;
+        self
+    }
+
+    /// Buries a failing job once it has been reserved this many times.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.failure.max_attempts = attempts;
+        self
+    }
+
+    /// The release delay after a failure, by the job's `releases` count.
+    pub fn release_backoff(mut self, backoff: Backoff) -> Self {
+        self.failure.backoff = backoff;
+        self
+    }
+
+    /// The delay between reconnect attempts; workers retry without end.
+    pub fn reconnect_backoff(mut self, backoff: Backoff) -> Self {
+        self.reconnect = backoff;
+        self
+    }
+
+    /// How long handlers may run on after shutdown is triggered before
+    /// their jobs are released (default 30 s). A thread cannot be
+    /// cancelled: a handler still running then is left to finish on its
+    /// own, and its result is ignored.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Whether jobs are touched while their handler runs (default true).
+    pub fn auto_touch(mut self, touch: bool) -> Self {
+        self.auto_touch = touch;
+        self
+    }
+
+    /// Timeouts and limits of the worker's connections.
+    pub fn options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Checks the address and tube names.
+    pub fn build(self) -> Result<Worker, Error> {
+        let endpoint = self.address.parse()?;
+        let mut tubes = Vec::new();
+        for name in &self.tubes {
+            let tube = Tube::new(name)?;
+            if !tubes.contains(&tube) {
+                tubes.push(tube);
+            }
+        }
+        if tubes.is_empty() {
+            tubes.push(Tube::DEFAULT);
+        }
+        Ok(Worker {
+            settings: Arc::new(Settings {
+                endpoint,
+                options: self.options,
+                tubes,
+                failure: self.failure,
+                reconnect: self.reconnect,
+                grace: self.grace,
+                auto_touch: self.auto_touch,
+            }),
+            concurrency: self.concurrency,
+            counters: Arc::new(Counters::default()),
+        })
+    }
+}
+
+/// A pool of job slots on threads, each with its own connection: the
+/// blocking twin of the tokio adapter's worker.
+///
+/// Each slot reserves from the worker's tubes, runs the [`Handler`] on a
+/// thread of its own while it touches the job on schedule
+/// ([`proto::worker::touch_interval`]), and settles the job: delete on
+/// success, release with backoff or bury per the [`FailurePolicy`] on
+/// failure, or what the handler's [`Outcome`] says. Broken connections are
+/// replaced with backoff and the watch list restored; a job held on a lost
+/// connection is never settled on the new one. [`Shutdown`] stops
+/// reserving at once, waits up to the grace period for handlers in flight,
+/// then releases the jobs of those still running.
+///
+/// ```
+/// # let server = beanstalk_test_support::Server::start();
+/// # let address = server.url();
+/// use beanstalk_blocking::worker::{Shutdown, Worker, WorkerJob};
+/// use beanstalk_blocking::{Client, Commands, PutOptions};
+///
+/// let mut producer = Client::connect(&address)?;
+/// for i in 0..10 {
+///     producer.put(format!("job {i}"), PutOptions::default())?;
+/// }
+/// let worker = Worker::builder(&address).concurrency(3).build()?;
+/// let counters = worker.counters();
+/// let shutdown = Shutdown::new();
+/// let running = std::thread::spawn({
+///     let shutdown = shutdown.clone();
+///     move || worker.run(|_job: WorkerJob| Ok::<(), String>(()), &shutdown)
+/// });
+/// while counters.snapshot().succeeded < 10 {
+///     std::thread::sleep(std::time::Duration::from_millis(5));
+/// }
+/// shutdown.trigger();
+/// assert_eq!(running.join().unwrap().succeeded, 10);
+/// # Ok::<(), beanstalk_blocking::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Worker {
+    settings: Arc<Settings>,
+    concurrency: usize,
+    counters: Arc<Counters>,
+}
+
+impl Worker {
+    /// A worker for the server at `address`.
+    pub fn builder(address: &str) -> WorkerBuilder {
+        WorkerBuilder {
+            address: address.to_owned(),
+            options: Options::default(),
+            tubes: Vec::new(),
+            concurrency: 1,
+            failure: FailurePolicy::default(),
+            reconnect: Backoff::default(),
+            grace: Duration::from_secs(30),
+            auto_touch: true,
+        }
+    }
+
+    /// The worker's counters; read them at any time.
+    pub fn counters(&self) -> Arc<Counters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// Runs on the calling thread (and one thread per slot) until
+    /// `shutdown` is triggered and every slot has wound down; returns the
+    /// final counts.
+    pub fn run<H: Handler>(self, handler: H, shutdown: &Shutdown) -> CounterSnapshot {
+        let handler = Arc::new(handler);
+        thread::scope(|scope| {
+            for index in 0..self.concurrency {
+                let mut slot = Slot::new(
+                    index,
+                    Arc::clone(&self.settings),
+                    Arc::clone(&handler),
+                    Arc::clone(&self.counters),
+                    shutdown.clone(),
+                );
+                let spawned = thread::Builder::new()
+                    .name(format!("beanstalk-worker-{index}"))
+                    .spawn_scoped(scope, move || slot.run());
+                if spawned.is_err() {
+                    // No thread for this slot: run with the others.
+                    continue;
+                }
+            }
+        });
+        self.counters.snapshot()
+    }
+}
+
+struct Slot<H> {
+    index: usize,
+    settings: Arc<Settings>,
+    handler: Arc<H>,
+    counters: Arc<Counters>,
+    shutdown: Shutdown,
+    client: ReconnectingClient,
+    reconnects_counted: u64,
+}
+
+impl<H: Handler> Slot<H> {
+    fn new(
+        index: usize,
+        settings: Arc<Settings>,
+        handler: Arc<H>,
+        counters: Arc<Counters>,
+        shutdown: Shutdown,
+    ) -> Self {
+        let policy = ReconnectPolicy::default()
+            .backoff(settings.reconnect)
+            .max_attempts(None);
+        let mut client =
+            ReconnectingClient::lazy(settings.endpoint.clone(), settings.options, policy);
+        client.interrupt_with(shutdown.clone());
+        Self {
+            index,
+            settings,
+            handler,
+            counters,
+            shutdown,
+            client,
+            reconnects_counted: 0,
+        }
+    }
+
+    fn run(&mut self) {
+        if self.watch().is_err() {
+            return;
+        }
+        while !self.shutdown.is_triggered() {
+            if self.client.ensure_connected().is_err() {
+                continue; // interrupted by shutdown
+            }
+            let Some(closer) = self.client.closer() else {
+                self.client.disconnect();
+                continue;
+            };
+            if !self.shutdown.reserving(self.index, closer) {
+                break;
+            }
+            // Not re-sent by the client: a new connection must be
+            // registered for shutdown first, which the next turn does.
+            let reserved = self.client.run(cmd::Reserve, false);
+            self.shutdown.reserved(self.index);
+            self.count_reconnects();
+            match reserved {
+                Ok(job) if self.shutdown.is_triggered() => {
+                    // Reserved as shutdown began: hand it straight back.
+                    let _ = self.client.release(job.id, 0, 0).map(|_| ());
+                    self.client.disconnect();
+                }
+                Ok(job) => self.process(job),
+                Err(Error::DeadlineSoon) => self.client.disconnect(),
+                Err(error) if error.is_connection_error() => {}
+                Err(_) => {
+                    self.shutdown.wait_timeout(RESERVE_ERROR_PAUSE);
+                }
+            }
+        }
+        if self.client.is_connected() {
+            let _ = self.client.quit();
+        }
+        self.count_reconnects();
+    }
+
+    fn watch(&mut self) -> Result<(), Error> {
+        for tube in &self.settings.tubes {
+            self.client.watch(tube)?;
+        }
+        if !self.settings.tubes.contains(&Tube::DEFAULT) {
+            self.client.ignore(Tube::DEFAULT)?;
+        }
+        Ok(())
+    }
+
+    fn count_reconnects(&mut self) {
+        let now = self.client.reconnects();
+        self.counters
+            .add_reconnects_n(now.saturating_sub(self.reconnects_counted));
+        self.reconnects_counted = now;
+    }
+
+    fn process(&mut self, job: Job) {
+        let reserved_at = Instant::now();
+        let id = job.id;
+        let generation = self.client.generation();
+        self.counters.add_reserved();
+        let stats = match self.client.stats_job(id) {
+            Ok(stats) if self.client.generation() == generation => stats,
+            _ => {
+                if self.client.generation() == generation {
+                    self.client.disconnect();
+                }
+                self.counters.add_lost();
+                return;
+            }
+        };
+        let every = touch_interval(Duration::from_secs(stats.ttr.max(1)));
+        let priority = stats.pri;
+
+        let (sender, results) = mpsc::channel();
+        let handler = Arc::clone(&self.handler);
+        let delivered = WorkerJob::new(job, stats.clone());
+        let spawned = thread::Builder::new()
+            .name(format!("beanstalk-job-{id}"))
+            .spawn(move || {
+                let result = catch_unwind(AssertUnwindSafe(|| handler.handle(delivered)));
+                let _ = sender.send(result.unwrap_or_else(|_| Err("the handler panicked".into())));
+            });
+        if spawned.is_err() {
+            self.counters.add_failed();
+            self.settle(id, priority, self.settings.failure.on_failure(&stats));
+            return;
+        }
+
+        let mut next_touch = reserved_at + every;
+        let mut grace_ends: Option<Instant> = None;
+        let mut lost = false;
+        let finished = loop {
+            let now = Instant::now();
+            if grace_ends.is_none() && self.shutdown.is_triggered() {
+                grace_ends = Some(now + self.settings.grace);
+            }
+            if grace_ends.is_some_and(|end| now >= end) {
+                break None;
+            }
+            if self.settings.auto_touch && !lost && now >= next_touch {
+                match self.client.touch(id) {
+                    Ok(()) => {
+                        self.counters.add_touched();
+                        next_touch = Instant::now() + every;
+                    }
+                    Err(Error::Server(_)) => next_touch = Instant::now() + every.min(POLL * 10),
+                    Err(_) => lost = true,
+                }
+                self.count_reconnects();
+                continue;
+            }
+            let mut wait = POLL;
+            if self.settings.auto_touch && !lost {
+                wait = wait.min(next_touch.saturating_duration_since(now));
+            }
+            match results.recv_timeout(wait) {
+                Ok(result) => break Some(result),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    break Some(Err("the handler thread died".into()));
+                }
+            }
+        };
+        let outcome = match finished {
+            // Still running after the grace period: it is left to finish on
+            // its own; its job goes back now.
+            None => Outcome::release(Duration::ZERO),
+            Some(Ok(outcome)) => outcome,
+            Some(Err(_)) => {
+                self.counters.add_failed();
+                self.settings.failure.on_failure(&stats)
+            }
+        };
+        if lost {
+            self.counters.add_lost();
+            return;
+        }
+        self.settle(id, priority, outcome);
+    }
+
+    fn settle(&mut self, id: u64, priority: u32, outcome: Outcome) {
+        let result = match outcome {
+            Outcome::Release { delay } => self
+                .client
+                .release(id, priority, Outcome::release_seconds(delay))
+                .map(|released| match released {
+                    ReleaseOutcome::Buried => self.counters.add_buried(),
+                    _ => self.counters.add_released(),
+                }),
+            Outcome::Bury => self
+                .client
+                .bury(id, priority)
+                .map(|()| self.counters.add_buried()),
+            _ => self
+                .client
+                .delete(id)
+                .map(|()| self.counters.add_succeeded()),
+        };
+        self.count_reconnects();
+        if let Err(error) = result {
+            if !error.is_connection_error()
+                && !matches!(error, Error::NotFound | Error::LeaseLost { .. })
+            {
+                self.client.disconnect();
+            }
+            self.counters.add_lost();
+        }
+    }
+}

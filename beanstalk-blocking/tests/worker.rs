@@ -1,0 +1,321 @@
+//! The blocking worker and reconnecting client against real servers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use beanstalk_blocking::proto::retry::{Backoff, ReconnectPolicy};
+use beanstalk_blocking::worker::{CounterSnapshot, Counters, Shutdown, Worker, WorkerJob};
+use beanstalk_blocking::{
+    Client, Commands, Error, Options, Outcome, PutOptions, ReconnectingClient,
+};
+use beanstalk_test_support::{FaultPlan, FaultProxy, Server};
+
+fn wait_for(counters: &Counters, limit: Duration, done: impl Fn(&CounterSnapshot) -> bool) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let now = counters.snapshot();
+        if done(&now) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out; counters: {now:?}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn producer(url: &str, tube: &str) -> Client {
+    let mut client = Client::connect(url).unwrap();
+    client.use_tube(tube).unwrap();
+    client
+}
+
+/// Starts `worker` on a thread; returns its shutdown and join handle.
+fn start<H: beanstalk_blocking::Handler>(
+    worker: Worker,
+    handler: H,
+) -> (Shutdown, thread::JoinHandle<CounterSnapshot>) {
+    let shutdown = Shutdown::new();
+    let running = thread::spawn({
+        let shutdown = shutdown.clone();
+        move || worker.run(handler, &shutdown)
+    });
+    (shutdown, running)
+}
+
+/// N jobs, M threads: each job handled exactly once; the server agrees.
+#[test]
+fn pool_handles_each_job_exactly_once() {
+    const JOBS: u64 = 200;
+    let server = Server::start();
+    let mut put = producer(&server.url(), "pool");
+    for i in 0..JOBS {
+        put.put(format!("job-{i}"), PutOptions::default()).unwrap();
+    }
+    let seen = Arc::new(Mutex::new(HashMap::<u64, u32>::new()));
+    let worker = Worker::builder(&server.url())
+        .tube("pool")
+        .concurrency(4)
+        .build()
+        .unwrap();
+    let counters = worker.counters();
+    let started = Instant::now();
+    let (shutdown, running) = start(worker, {
+        let seen = seen.clone();
+        move |job: WorkerJob| {
+            *seen.lock().unwrap().entry(job.id()).or_default() += 1;
+            thread::sleep(Duration::from_millis(1));
+            Ok::<(), String>(())
+        }
+    });
+    wait_for(&counters, Duration::from_secs(8), |c| c.succeeded == JOBS);
+    println!("{JOBS} jobs, 4 threads: {:?}", started.elapsed());
+    shutdown.trigger();
+    let totals = running.join().unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len() as u64, JOBS);
+    assert!(seen.values().all(|&n| n == 1));
+    assert_eq!(
+        (totals.reserved, totals.succeeded, totals.lost),
+        (JOBS, JOBS, 0)
+    );
+    let stats = put.stats_tube("pool").unwrap();
+    assert_eq!(stats.current_jobs_ready + stats.current_jobs_reserved, 0);
+    assert_eq!(server.stats_counter("cmd-delete"), JOBS);
+}
+
+/// A handler slower than twice the TTR keeps its job by touching.
+#[test]
+fn slow_handler_keeps_its_job_by_touching() {
+    let server = Server::start();
+    let mut put = producer(&server.url(), "slow");
+    let job = put.put("slow", PutOptions::default().ttr(2)).unwrap();
+    let worker = Worker::builder(&server.url()).tube("slow").build().unwrap();
+    let counters = worker.counters();
+    let (shutdown, running) = start(worker, |_job: WorkerJob| {
+        thread::sleep(Duration::from_millis(4500));
+        Ok::<(), String>(())
+    });
+    wait_for(&counters, Duration::from_secs(2), |c| c.reserved == 1);
+    let mut thief = Client::connect(&server.url()).unwrap();
+    thief.watch("slow").unwrap();
+    assert!(matches!(
+        thief.reserve_with_timeout(4),
+        Err(Error::TimedOut)
+    ));
+    wait_for(&counters, Duration::from_secs(3), |c| c.succeeded == 1);
+    shutdown.trigger();
+    let totals = running.join().unwrap();
+    assert!(totals.touched >= 5, "{totals:?}");
+    assert!(thief.peek(job.id).unwrap().is_none());
+}
+
+/// Failures release with backoff, then bury; an explicit outcome is obeyed.
+#[test]
+fn failures_and_explicit_outcomes() {
+    let server = Server::start();
+    let mut put = producer(&server.url(), "fail");
+    put.put("fail", PutOptions::default()).unwrap();
+    put.put("bury", PutOptions::default()).unwrap();
+    let worker = Worker::builder(&server.url())
+        .tube("fail")
+        .concurrency(2)
+        .max_attempts(3)
+        .release_backoff(Backoff::constant(Duration::ZERO))
+        .build()
+        .unwrap();
+    let counters = worker.counters();
+    let (shutdown, running) = start(worker, |job: WorkerJob| match &job.body()[..] {
+        b"bury" => Ok(Outcome::Bury),
+        _ => Err("always fails"),
+    });
+    wait_for(&counters, Duration::from_secs(5), |c| c.buried == 2);
+    shutdown.trigger();
+    let totals = running.join().unwrap();
+    assert_eq!((totals.reserved, totals.failed, totals.released), (4, 3, 2));
+    assert_eq!(put.stats_tube("fail").unwrap().current_jobs_buried, 2);
+}
+
+/// Shutdown: idle slots stop at once; a handler past the grace period has
+/// its job released; the server has every job back.
+#[test]
+fn shutdown_releases_what_is_still_running() {
+    let server = Server::start();
+    let mut put = producer(&server.url(), "stop");
+    put.put("long", PutOptions::default()).unwrap();
+    let worker = Worker::builder(&server.url())
+        .tube("stop")
+        .concurrency(3) // one busy, two waiting in reserve
+        .shutdown_grace(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let counters = worker.counters();
+    let (shutdown, running) = start(worker, |_job: WorkerJob| {
+        thread::sleep(Duration::from_secs(3));
+        Ok::<(), String>(())
+    });
+    wait_for(&counters, Duration::from_secs(2), |c| c.reserved == 1);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while server.stats_counter("current-waiting") < 2 {
+        assert!(Instant::now() < deadline);
+        thread::sleep(Duration::from_millis(5));
+    }
+    let triggered = Instant::now();
+    shutdown.trigger();
+    let totals = running.join().unwrap();
+    let took = triggered.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert_eq!((totals.released, totals.succeeded), (1, 0));
+    let stats = put.stats_tube("stop").unwrap();
+    assert_eq!(
+        (stats.current_jobs_ready, stats.current_jobs_reserved),
+        (1, 0)
+    );
+}
+
+/// Shutdown with a handler that finishes within the grace period: the job
+/// is completed and deleted.
+#[test]
+fn shutdown_lets_in_flight_handlers_finish() {
+    let server = Server::start();
+    let mut put = producer(&server.url(), "finish");
+    put.put("short", PutOptions::default()).unwrap();
+    put.put("never", PutOptions::default().delay(60)).unwrap();
+    let worker = Worker::builder(&server.url())
+        .tube("finish")
+        .build()
+        .unwrap();
+    let counters = worker.counters();
+    let (shutdown, running) = start(worker, |_job: WorkerJob| {
+        thread::sleep(Duration::from_millis(400));
+        Ok::<(), String>(())
+    });
+    wait_for(&counters, Duration::from_secs(2), |c| c.reserved == 1);
+    shutdown.trigger();
+    let totals = running.join().unwrap();
+    assert_eq!((totals.succeeded, totals.released), (1, 0));
+    assert_eq!(server.stats_counter("cmd-delete"), 1);
+}
+
+/// kill -9 and restart mid-run: the worker reconnects and consumes the
+/// jobs put after the restart.
+#[test]
+fn worker_survives_a_server_restart() {
+    let mut server = Server::builder().binlog_temp().fsync_never().start();
+    let proxy_free_url = server.url();
+    let worker = Worker::builder(&proxy_free_url)
+        .tube("restart")
+        .concurrency(2)
+        .reconnect_backoff(Backoff::new(
+            Duration::from_millis(5),
+            Duration::from_millis(100),
+        ))
+        .build()
+        .unwrap();
+    let counters = worker.counters();
+    let (shutdown, running) = start(worker, |_job: WorkerJob| Ok::<(), String>(()));
+    let mut put = producer(&server.url(), "restart");
+    for _ in 0..20 {
+        put.put("old", PutOptions::default()).unwrap();
+    }
+    wait_for(&counters, Duration::from_secs(3), |c| c.succeeded == 20);
+    server.kill9();
+    thread::sleep(Duration::from_millis(100));
+    server.restart();
+    let mut put = producer(&server.url(), "restart");
+    for _ in 0..20 {
+        put.put("new", PutOptions::default()).unwrap();
+    }
+    wait_for(&counters, Duration::from_secs(5), |c| c.succeeded == 40);
+    assert!(!running.is_finished());
+    shutdown.trigger();
+    let totals = running.join().unwrap();
+    assert_eq!(totals.reconnects, 2, "{totals:?}");
+}
+
+/// A cut while slots wait in reserve: they reconnect and go on.
+#[test]
+fn cut_during_reserve_is_replaced() {
+    let server = Server::start();
+    let proxy = FaultProxy::start(&server.addr(), FaultPlan::new());
+    let worker = Worker::builder(&proxy.url())
+        .tube("cut")
+        .concurrency(2)
+        .reconnect_backoff(Backoff::new(
+            Duration::from_millis(5),
+            Duration::from_millis(100),
+        ))
+        .build()
+        .unwrap();
+    let counters = worker.counters();
+    let (shutdown, running) = start(worker, |_job: WorkerJob| Ok::<(), String>(()));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while server.stats_counter("current-waiting") < 2 {
+        assert!(Instant::now() < deadline);
+        thread::sleep(Duration::from_millis(5));
+    }
+    proxy.cut_all();
+    let mut put = producer(&server.url(), "cut");
+    for _ in 0..5 {
+        put.put("x", PutOptions::default()).unwrap();
+    }
+    wait_for(&counters, Duration::from_secs(3), |c| c.succeeded == 5);
+    shutdown.trigger();
+    assert_eq!(running.join().unwrap().reconnects, 2);
+}
+
+/// The blocking reconnecting client: a stream of puts through a kill -9
+/// and restart loses no acknowledged job; failures are unconfirmed; lost
+/// leases are refused unsent.
+#[test]
+fn reconnecting_client_through_a_restart() {
+    let mut server = Server::builder().binlog_temp().fsync_never().start();
+    let policy = ReconnectPolicy::default()
+        .backoff(Backoff::new(
+            Duration::from_millis(5),
+            Duration::from_millis(100),
+        ))
+        .max_attempts(Some(100));
+    let mut client =
+        ReconnectingClient::connect_with(&server.url(), Options::default(), policy).unwrap();
+    client.use_tube("stream").unwrap();
+    client.watch("stream").unwrap();
+    let held = {
+        client.put("held", PutOptions::default()).unwrap();
+        client.reserve().unwrap()
+    };
+    let mut acked = Vec::new();
+    let mut unconfirmed = 0;
+    for i in 0..1000 {
+        if i == 500 {
+            server.kill9();
+            thread::sleep(Duration::from_millis(50));
+            server.restart();
+        }
+        match client.put(format!("job-{i}"), PutOptions::default()) {
+            Ok(receipt) => acked.push((receipt.id, i)),
+            Err(error) => {
+                assert!(error.outcome_unknown(), "{error}");
+                assert!(matches!(error, Error::Unconfirmed { .. }), "{error:?}");
+                unconfirmed += 1;
+            }
+        }
+    }
+    assert_eq!(client.reconnects(), 1);
+    assert!(unconfirmed <= 1);
+    let mut check = Client::connect(&server.url()).unwrap();
+    for (id, i) in acked {
+        let job = check.peek(id).unwrap().expect("acknowledged job survived");
+        assert_eq!(job.body, format!("job-{i}").as_bytes());
+    }
+    // The job reserved before the restart is ready again; not ours to delete.
+    assert!(matches!(
+        client.delete(held.id),
+        Err(Error::LeaseLost { .. })
+    ));
+    assert!(check.peek(held.id).unwrap().is_some());
+    assert_eq!(client.list_tube_used().unwrap().as_str(), "stream");
+}

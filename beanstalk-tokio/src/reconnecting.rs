@@ -1,0 +1,308 @@
+//! A client that replaces its connection when it breaks.
+
+use proto::lease::LeaseTracker;
+use proto::retry::{self, ReconnectPolicy, Recovery};
+use proto::{AsyncExecute, Endpoint, Error, Options, Request, Session};
+
+use crate::client::Client;
+
+/// A [`Client`] that reconnects, with bounded exponential backoff, when its
+/// connection breaks, and restores the tube in use and the watch list
+/// before any other command on the new connection.
+///
+/// It has all 25 commands ([`crate::AsyncCommands`]). What happens to a
+/// command whose connection broke follows [`proto::retry`]:
+/// - commands that never reached the server, idempotent commands (`use`,
+///   `watch`, `ignore`, peeks, stats, lists) and reserves are sent again on
+///   the new connection, transparently;
+/// - anything else whose reply was lost (`put` by default, `delete`,
+///   `release`, `bury`, `touch`, `kick`, ...) fails with
+///   [`Error::Unconfirmed`] (`outcome_unknown()` is true): for a `put`, the
+///   job may exist. The connection is replaced for the next call. Opt in
+///   to re-sending puts with [`proto::retry::PutRetry::AtLeastOnce`]
+///   (at-least-once: a job may then be created twice);
+/// - `delete`, `release`, `bury` and `touch` of a job reserved on a lost
+///   connection fail with [`Error::LeaseLost`] without being sent: the
+///   server released that job when the connection closed, and acting on it
+///   from the new connection could delete a job another worker now holds.
+///
+/// Errors that are not about the connection (`NOT_FOUND`, `DRAINING`, ...)
+/// are returned as they are, and never cause a reconnect: a draining
+/// server is not hammered with new connections.
+///
+/// Each call makes at most [`ReconnectPolicy::max_attempts`] attempts
+/// (failed connects, or connections that broke under a command that was
+/// then re-sent) before it returns the last error; the next call starts
+/// again. Delays between attempts grow until a command succeeds.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), beanstalk_tokio::Error> {
+/// # let mut server = beanstalk_test_support::Server::builder().binlog_temp().start();
+/// # let address = server.url();
+/// use beanstalk_tokio::{AsyncCommands, PutOptions, ReconnectingClient};
+///
+/// let mut client = ReconnectingClient::connect(&address).await?;
+/// client.use_tube("emails").await?;
+/// client.put("before", PutOptions::default()).await?;
+///
+/// server.restart(); // kill -9, start again with the same binlog
+///
+/// // The first command after the restart finds the connection dead. A put
+/// // is not re-sent: it reports that its job may exist.
+/// match client.put("during", PutOptions::default()).await {
+///     Ok(_) => {}                                 // the break was noticed in time
+///     Err(error) => assert!(error.outcome_unknown()), // the put's reply was lost
+/// }
+/// // The connection was replaced and `use emails` restored before anything else.
+/// client.put("after", PutOptions::default()).await?;
+/// assert_eq!(client.list_tube_used().await?.as_str(), "emails");
+/// assert_eq!(client.reconnects(), 1);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct ReconnectingClient {
+    endpoint: Endpoint,
+    options: Options,
+    policy: ReconnectPolicy,
+    /// The current connection, or the last one (kept, broken, so its
+    /// session can be restored); `None` before the first connection.
+    client: Option<Client>,
+    leases: LeaseTracker,
+    /// Connection failures since the last command that succeeded.
+    failures: u32,
+    reconnects: u64,
+}
+
+impl ReconnectingClient {
+    /// Connects to `address` with default [`Options`] and the default
+    /// [`ReconnectPolicy`] (at most 8 attempts per call).
+    pub async fn connect(address: &str) -> Result<Self, Error> {
+        Self::connect_with(address, Options::default(), ReconnectPolicy::default()).await
+    }
+
+    /// Connects to `address`, retrying as `policy` allows.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), beanstalk_tokio::Error> {
+    /// # let server = beanstalk_test_support::Server::start();
+    /// use beanstalk_tokio::proto::retry::{Backoff, PutRetry, ReconnectPolicy};
+    /// use beanstalk_tokio::{Options, ReconnectingClient};
+    /// use std::time::Duration;
+    ///
+    /// let policy = ReconnectPolicy::default()
+    ///     .backoff(Backoff::new(Duration::from_millis(20), Duration::from_secs(2)).jitter(1))
+    ///     .max_attempts(None) // keep trying
+    ///     .put_retry(PutRetry::AtLeastOnce);
+    /// let client = ReconnectingClient::connect_with(&server.url(), Options::default(), policy).await?;
+    /// assert!(client.is_connected());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect_with(
+        address: &str,
+        options: Options,
+        policy: ReconnectPolicy,
+    ) -> Result<Self, Error> {
+        let mut client = Self::lazy(address.parse()?, options, policy);
+        let mut attempts = 0;
+        while let Err(error) = client.connect_once().await {
+            attempts += 1;
+            if policy.exhausted(attempts) {
+                return Err(error);
+            }
+        }
+        Ok(client)
+    }
+
+    /// A client that connects when its first command runs.
+    pub fn lazy(endpoint: Endpoint, options: Options, policy: ReconnectPolicy) -> Self {
+        Self {
+            endpoint,
+            options,
+            policy,
+            client: None,
+            leases: LeaseTracker::new(),
+            failures: 0,
+            reconnects: 0,
+        }
+    }
+
+    /// The address this client connects to.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The reconnect policy in force.
+    pub fn policy(&self) -> &ReconnectPolicy {
+        &self.policy
+    }
+
+    /// Whether a connection is open now (the next command may still find it
+    /// dead, and then replaces it).
+    pub fn is_connected(&self) -> bool {
+        self.client.as_ref().is_some_and(Client::is_open)
+    }
+
+    /// How many times the connection was replaced.
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects
+    }
+
+    /// The current connection's generation: 0 for the first, one more per
+    /// reconnect. A job reserved on an earlier generation is lost.
+    pub fn generation(&self) -> u64 {
+        self.leases.generation()
+    }
+
+    /// The jobs held on the current connection and those lost with earlier
+    /// ones.
+    pub fn leases(&self) -> &LeaseTracker {
+        &self.leases
+    }
+
+    /// The tube in use and the watch list as the server last confirmed
+    /// them: what a new connection gets back. `None` before the first
+    /// connection.
+    pub fn session(&self) -> Option<&Session> {
+        self.client
+            .as_ref()
+            .map(|client| client.connection().session())
+    }
+
+    /// Closes the current connection now. The server releases every job it
+    /// held (their leases are lost); the next command reconnects.
+    pub fn disconnect(&mut self) {
+        if let Some(client) = self.client.as_mut() {
+            client.close();
+        }
+        self.leases.connection_lost();
+    }
+
+    /// Replaces the connection now, with one attempt (after the backoff
+    /// delay if the last attempts failed).
+    pub async fn reconnect(&mut self) -> Result<(), Error> {
+        self.disconnect();
+        self.connect_once().await
+    }
+
+    /// One connection attempt, after the backoff delay that the failures so
+    /// far call for. A replaced connection's session is restored first.
+    async fn connect_once(&mut self) -> Result<(), Error> {
+        let wait = self.policy.wait_before_connect(self.failures);
+        if !wait.is_zero() {
+            crate::event!(
+                debug,
+                ?wait,
+                failures = self.failures,
+                "waiting before reconnecting"
+            );
+            tokio::time::sleep(wait).await;
+        }
+        let result = match self.client.as_mut() {
+            Some(old) => old.reconnect().await.map(|()| true),
+            None => Client::connect_endpoint(&self.endpoint, self.options)
+                .await
+                .map(|client| {
+                    self.client = Some(client);
+                    false
+                }),
+        };
+        match result {
+            Ok(replaced) => {
+                if replaced {
+                    self.reconnects += 1;
+                    self.leases.new_connection();
+                    crate::event!(info, generation = self.leases.generation(), "reconnected");
+                }
+                Ok(())
+            }
+            Err(error) => {
+                self.failures = self.failures.saturating_add(1);
+                crate::event!(warn, %error, failures = self.failures, "connecting failed");
+                Err(error)
+            }
+        }
+    }
+
+    async fn run<R: Request>(&mut self, request: R) -> Result<R::Output, Error> {
+        let job_id = request.job_id();
+        let mut attempts = 0u32;
+        loop {
+            if self.client.as_ref().is_some_and(|client| !client.is_open()) {
+                self.leases.connection_lost();
+            }
+            if let Some(id) = job_id {
+                self.leases.check(R::KIND, id)?;
+            }
+            let token = match self.client.as_mut() {
+                Some(client) if client.is_open() => client.begin(&request),
+                _ => match self.connect_once().await {
+                    Ok(()) => continue,
+                    Err(error) => Err(error),
+                },
+            };
+            let token = match token {
+                Ok(token) => token,
+                Err(error) if error.is_connection_error() => {
+                    attempts += 1;
+                    if self.policy.exhausted(attempts) {
+                        return Err(error);
+                    }
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            let Some(client) = self.client.as_mut() else {
+                continue;
+            };
+            let error = match client.finish(token).await {
+                Ok(response) => {
+                    self.failures = 0;
+                    self.leases.observe(R::KIND, job_id, &response);
+                    return R::from_response(response);
+                }
+                Err(error) => error,
+            };
+            match retry::recovery(R::KIND, &error, self.policy.put_retry) {
+                Recovery::Report => return Err(error),
+                Recovery::Resend => {
+                    self.broke(&error);
+                    attempts += 1;
+                    if self.policy.exhausted(attempts) {
+                        return Err(error);
+                    }
+                    crate::event!(
+                        debug,
+                        command = R::KIND.name(),
+                        "sending again after reconnecting"
+                    );
+                }
+                _ => {
+                    self.broke(&error);
+                    return Err(retry::unconfirmed(R::KIND, error));
+                }
+            }
+        }
+    }
+
+    /// The connection failed under a command.
+    fn broke(&mut self, error: &Error) {
+        self.failures = self.failures.saturating_add(1);
+        let lost = self.leases.connection_lost();
+        crate::event!(warn, %error, lost_leases = lost, "connection lost");
+        let _ = (error, lost);
+    }
+}
+
+impl AsyncExecute for ReconnectingClient {
+    fn execute<R>(&mut self, request: R) -> impl Future<Output = Result<R::Output, Error>> + Send
+    where
+        R: Request + Send,
+        R::Output: Send,
+    {
+        self.run(request)
+    }
+}

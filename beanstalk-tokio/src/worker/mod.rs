@@ -1,0 +1,312 @@
+//! A pool of workers: reserve, run a handler, settle the job; reconnect,
+//! touch and shut down gracefully along the way.
+
+mod shutdown;
+mod slot;
+
+use std::error::Error as StdError;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use proto::retry::Backoff;
+pub use proto::worker::{CounterSnapshot, Counters, FailurePolicy, Outcome, WorkerJob};
+use proto::{Endpoint, Error, Options, Tube};
+use tokio::task::JoinSet;
+
+pub use shutdown::Shutdown;
+
+/// The error a handler may return: anything that converts into a boxed
+/// error (`String`, `&str`, any `std::error::Error`).
+pub type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// What a [`Worker`] runs for each job.
+///
+/// `Ok(outcome)` settles the job as asked ([`Outcome::Delete`],
+/// [`Outcome::Release`] or [`Outcome::Bury`]); an error (or a panic) is a
+/// failed try, settled by the worker's [`FailurePolicy`]. Implemented for
+/// every `Fn(WorkerJob) -> impl Future<Output = Result<T, E>>` where `T`
+/// converts into an [`Outcome`] (`()` means delete) and `E` into a
+/// [`BoxError`]:
+///
+/// ```
+/// use beanstalk_tokio::worker::{Outcome, WorkerJob};
+/// use std::time::Duration;
+///
+/// // Delete on success, failure policy on error.
+/// let simple = |job: WorkerJob| async move {
+///     std::str::from_utf8(job.body()).map(|_| ()).map_err(|e| e.to_string())
+/// };
+/// # fn is_handler(_: impl beanstalk_tokio::worker::Handler) {}
+/// # is_handler(simple);
+///
+/// // Choose the outcome yourself.
+/// let explicit = |job: WorkerJob| async move {
+///     if job.body().is_empty() {
+///         return Ok::<_, String>(Outcome::Bury);
+///     }
+///     if job.attempt() < 3 {
+///         return Ok(Outcome::release(Duration::from_secs(10)));
+///     }
+///     Ok(Outcome::Delete)
+/// };
+/// # is_handler(explicit);
+/// ```
+pub trait Handler: Send + Sync + 'static {
+    /// Handles one job.
+    fn handle(&self, job: WorkerJob) -> impl Future<Output = Result<Outcome, BoxError>> + Send;
+}
+
+impl<F, Fut, T, E> Handler for F
+where
+    F: Fn(WorkerJob) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<T, E>> + Send,
+    T: Into<Outcome>,
+    E: Into<BoxError>,
+{
+    fn handle(&self, job: WorkerJob) -> impl Future<Output = Result<Outcome, BoxError>> + Send {
+        let future = self(job);
+        async move { future.await.map(Into::into).map_err(Into::into) }
+    }
+}
+
+/// Settings shared by every slot of a worker.
+#[derive(Debug)]
+struct Settings {
+    endpoint: Endpoint,
+    options: Options,
+    tubes: Vec<Tube>,
+    failure: FailurePolicy,
+    reconnect: Backoff,
+    grace: Duration,
+    auto_touch: bool,
+}
+
+/// Configures a [`Worker`]; from [`Worker::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct WorkerBuilder {
+    address: String,
+    options: Options,
+    tubes: Vec<String>,
+    concurrency: usize,
+    failure: FailurePolicy,
+    reconnect: Backoff,
+    grace: Duration,
+    auto_touch: bool,
+}
+
+impl WorkerBuilder {
+    /// Adds a tube to reserve from. Without any, the worker watches
+    /// `default`.
+    pub fn tube(mut self, tube: impl Into<String>) -> Self {
+        self.tubes.push(tube.into());
+        self
+    }
+
+    /// Adds tubes to reserve from.
+    pub fn tubes<I, T>(mut self, tubes: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.tubes.extend(tubes.into_iter().map(Into::into));
+        self
+    }
+
+    /// How many jobs run at once (default 1); each has its own connection.
+    pub fn concurrency(mut self, jobs: usize) -> Self {
+        self.concurrency = jobs.max(1);
+        self
+    }
+
+    /// What happens to a job whose handler failed (default: release with
+    /// 1 s, 2 s, 4 s... up to 5 min delays, bury at the 5th try).
+    pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
+        self.failure = policy;
+        self
+    }
+
+    /// Buries a failing job once it has been reserved this many times.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.failure.max_attempts = attempts;
+        self
+    }
+
+    /// The release delay after a failure, by the job's `releases` count.
+    pub fn release_backoff(mut self, backoff: Backoff) -> Self {
+        self.failure.backoff = backoff;
+        self
+    }
+
+    /// The delay between reconnect attempts (default 50 ms doubling to
+    /// 5 s). Workers retry without end.
+    pub fn reconnect_backoff(mut self, backoff: Backoff) -> Self {
+        self.reconnect = backoff;
+        self
+    }
+
+    /// How long in-flight handlers may run on after shutdown is triggered
+    /// before they are cancelled and their jobs released (default 30 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Whether jobs are touched while their handler runs (default true):
+    /// every [`proto::worker::touch_interval`] of the job's TTR, on the
+    /// job's own connection.
+    pub fn auto_touch(mut self, touch: bool) -> Self {
+        self.auto_touch = touch;
+        self
+    }
+
+    /// Timeouts and limits of the worker's connections.
+    pub fn options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Checks the address and tube names.
+    pub fn build(self) -> Result<Worker, Error> {
+        let endpoint = self.address.parse()?;
+        let mut tubes = Vec::new();
+        for name in &self.tubes {
+            let tube = Tube::new(name)?;
+            if !tubes.contains(&tube) {
+                tubes.push(tube);
+            }
+        }
+        if tubes.is_empty() {
+            tubes.push(Tube::DEFAULT);
+        }
+        Ok(Worker {
+            settings: Arc::new(Settings {
+                endpoint,
+                options: self.options,
+                tubes,
+                failure: self.failure,
+                reconnect: self.reconnect,
+                grace: self.grace,
+                auto_touch: self.auto_touch,
+            }),
+            concurrency: self.concurrency,
+            counters: Arc::new(Counters::default()),
+        })
+    }
+}
+
+/// A pool of job slots, each with its own connection: reserves from a set of
+/// tubes, runs a [`Handler`] per job and settles the job.
+///
+/// - **Settling:** `Ok` deletes the job (or does what the handler's
+///   [`Outcome`] says); an error or a panic releases it with a backoff
+///   delay by its `releases` count, or buries it once it has been reserved
+///   [`FailurePolicy::max_attempts`] times.
+/// - **Touching:** while the handler runs, the job is touched on its own
+///   connection (where no reserve is waiting) every
+///   [`proto::worker::touch_interval`] of its TTR, so a long job is not
+///   given to another worker. `DEADLINE_SOON` cannot reach a waiting
+///   reserve, because a slot never reserves while it holds a job; should a
+///   reserve get it anyway (a job left unsettled), the slot drops its
+///   connection so the server releases that job at once.
+/// - **Reconnecting:** a broken connection is replaced with backoff, the
+///   watch list restored, and reserving goes on; a job held on the lost
+///   connection is not touched or settled on the new one (the server has
+///   already released it) and counts as `lost`.
+/// - **Shutdown:** when the [`Shutdown`] is triggered, reserving stops at
+///   once (a waiting reserve is cancelled by closing its connection, so the
+///   server releases any job it was handing over); handlers in flight get
+///   the grace period to finish and be settled; those still running are
+///   cancelled and their jobs released.
+/// - **Observability:** [`Worker::counters`] can be read at any time; with
+///   the `tracing` feature, events are emitted for each step.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), beanstalk_tokio::Error> {
+/// # let server = beanstalk_test_support::Server::start();
+/// # let address = server.url();
+/// use beanstalk_tokio::worker::{Shutdown, Worker, WorkerJob};
+/// use beanstalk_tokio::{AsyncCommands, Client, PutOptions};
+///
+/// let mut producer = Client::connect(&address).await?;
+/// producer.use_tube("emails").await?;
+/// for i in 0..10 {
+///     producer.put(format!("mail {i}"), PutOptions::default()).await?;
+/// }
+///
+/// let worker = Worker::builder(&address).tube("emails").concurrency(4).build()?;
+/// let counters = worker.counters();
+/// let shutdown = Shutdown::new();
+/// let running = tokio::spawn(worker.run(
+///     |job: WorkerJob| async move {
+///         // ... send the mail ...
+///         Ok::<(), String>(())
+///     },
+///     shutdown.clone(),
+/// ));
+/// while counters.snapshot().succeeded < 10 {
+///     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+/// }
+/// shutdown.trigger();
+/// let totals = running.await.unwrap();
+/// assert_eq!((totals.reserved, totals.succeeded), (10, 10));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Worker {
+    settings: Arc<Settings>,
+    concurrency: usize,
+    counters: Arc<Counters>,
+}
+
+impl Worker {
+    /// A worker for the server at `address` (see [`crate::Client::connect`]
+    /// for the forms it takes).
+    pub fn builder(address: &str) -> WorkerBuilder {
+        WorkerBuilder {
+            address: address.to_owned(),
+            options: Options::default(),
+            tubes: Vec::new(),
+            concurrency: 1,
+            failure: FailurePolicy::default(),
+            reconnect: Backoff::default(),
+            grace: Duration::from_secs(30),
+            auto_touch: true,
+        }
+    }
+
+    /// The worker's counters; read them at any time, also while it runs.
+    pub fn counters(&self) -> Arc<Counters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// Runs until `shutdown` is triggered and every slot has wound down;
+    /// returns the final counts.
+    pub async fn run<H: Handler>(self, handler: H, shutdown: Shutdown) -> CounterSnapshot {
+        let handler = Arc::new(handler);
+        let mut slots = JoinSet::new();
+        for index in 0..self.concurrency {
+            let slot = slot::Slot::new(
+                index,
+                Arc::clone(&self.settings),
+                Arc::clone(&handler),
+                Arc::clone(&self.counters),
+                shutdown.clone(),
+            );
+            slots.spawn(slot.run());
+        }
+        crate::event!(info, slots = self.concurrency, "worker started");
+        while let Some(ended) = slots.join_next().await {
+            if let Err(error) = ended {
+                crate::event!(error, %error, "worker slot ended abnormally");
+                let _ = error;
+            }
+        }
+        let totals = self.counters.snapshot();
+        crate::event!(info, ?totals, "worker stopped");
+        totals
+    }
+}
