@@ -13,7 +13,7 @@ use proto::{
     Response, Session, Token, WriteBuf,
 };
 
-use crate::io::{ReadScratch, deadline_after, poll_send, until};
+use crate::io::{ReadScratch, Watchdog, deadline_after, poll_send};
 use crate::stream::DefaultStream;
 
 /// A beanstalkd connection owned by one task.
@@ -63,6 +63,8 @@ pub struct Client<S = DefaultStream> {
     rbuf: BytesMut,
     wbuf: WriteBuf,
     scratch: ReadScratch,
+    /// The timer of every write and reply deadline, kept armed between them.
+    watchdog: Watchdog,
     options: Options,
     /// Where the connect helpers connected; `None` for a caller's stream.
     endpoint: Option<Endpoint>,
@@ -169,6 +171,7 @@ where
             rbuf: BytesMut::new(),
             wbuf: WriteBuf::new(),
             scratch: ReadScratch::new(),
+            watchdog: Watchdog::default(),
             options,
             endpoint: None,
         }
@@ -249,7 +252,7 @@ where
         let mut requests = requests.into_iter().peekable();
         let mut batch = Batch::with_capacity(requests.size_hint().0);
         while requests.peek().is_some() || batch.is_waiting() {
-            while batch.can_send() {
+            while batch.should_send() {
                 let Some(request) = requests.next() else {
                     break;
                 };
@@ -339,7 +342,7 @@ where
         };
         let wbuf = &mut self.wbuf;
         let sending = poll_fn(|cx| poll_send(io, wbuf, cx));
-        match until(deadline_after(timeout), sending).await {
+        match self.watchdog.until(deadline_after(timeout), sending).await {
             Some(Ok(())) => Ok(()),
             Some(Err(error)) => Err(self.fail_io(error)),
             None => Err(self.fail_timeout(timeout)),
@@ -378,7 +381,7 @@ where
             };
             let (scratch, rbuf) = (&mut self.scratch, &mut self.rbuf);
             let reading = poll_fn(|cx| scratch.poll_read_into(io, cx, rbuf));
-            match until(at, reading).await {
+            match self.watchdog.until(at, reading).await {
                 None => return Err(self.fail_timeout(limit.unwrap_or_default())),
                 Some(Ok(0)) => {
                     self.io = None;

@@ -109,6 +109,80 @@ pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
 
+/// A timer kept armed from one wait to the next, so that waiting under a
+/// deadline costs the reactor nothing in the common case.
+///
+/// Every new `async_io::Timer` that is polled registers with the reactor,
+/// which wakes the reactor's thread (an eventfd write, a spurious
+/// `epoll_wait` return, a read and a re-arm) and is removed again when the
+/// reply comes: several syscalls per command. A watchdog instead stays
+/// armed at an earlier command's deadline. When it fires before the current
+/// deadline it is re-armed (once per read timeout at most, in steady
+/// traffic); it is only moved when it would fire more than 1/32 of the
+/// time left too late.
+#[derive(Debug)]
+pub(crate) struct Watchdog {
+    timer: Timer,
+    /// When the timer fires; `None` once it has fired or was never armed.
+    armed: Option<Instant>,
+}
+
+impl Default for Watchdog {
+    fn default() -> Self {
+        Self {
+            timer: Timer::never(),
+            armed: None,
+        }
+    }
+}
+
+impl Clone for Watchdog {
+    /// A new watchdog: a timer belongs to the task that polls it.
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl Watchdog {
+    /// Runs `future` until `deadline`: `None` if the deadline came first.
+    /// The future is polled before the timer, so a result that is ready
+    /// wins over a deadline that has just passed.
+    pub(crate) async fn until<F: Future>(
+        &mut self,
+        deadline: Option<Instant>,
+        future: F,
+    ) -> Option<F::Output> {
+        let Some(deadline) = deadline else {
+            return Some(future.await);
+        };
+        let mut future = std::pin::pin!(future);
+        futures_lite::future::poll_fn(|cx| {
+            if let Poll::Ready(output) = future.as_mut().poll(cx) {
+                return Poll::Ready(Some(output));
+            }
+            loop {
+                let now = Instant::now();
+                let latest = deadline + deadline.saturating_duration_since(now) / 32;
+                if self.armed.is_none_or(|at| at > latest) {
+                    self.timer.set_at(deadline);
+                    self.armed = Some(deadline);
+                }
+                match Pin::new(&mut self.timer).poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(_) => {
+                        self.armed = None;
+                        if Instant::now() >= deadline {
+                            return Poll::Ready(None);
+                        }
+                        // Armed for an earlier deadline: re-arm for this one.
+                    }
+                }
+            }
+        })
+        .await
+    }
+}
+
 /// Runs `future` until `deadline`: `None` if the deadline came first. The
 /// future is polled before the timer, so a result that is ready wins over a
 /// deadline that has just passed.

@@ -18,7 +18,7 @@ use proto::{
     AsyncExecute, Endpoint, Error, Options, ProtocolError, Request, Response, Tube, WriteBuf,
 };
 
-use crate::io::{ReadScratch, deadline_after, poll_send, until};
+use crate::io::{ReadScratch, Watchdog, deadline_after, poll_send};
 
 /// How many rounds of reading and writing the driver does in one poll
 /// before it yields, so a busy connection cannot starve other tasks of its
@@ -91,6 +91,9 @@ pub struct SharedClient {
     handle: Arc<Handle>,
     /// This handle's tube in use.
     tube: Tube,
+    /// The timer of this handle's reply deadlines, kept armed between
+    /// calls (a clone gets its own).
+    watchdog: Watchdog,
 }
 
 /// Shared by every clone of a [`SharedClient`]; dropped with the last one,
@@ -230,6 +233,7 @@ impl SharedClient {
         let client = Self {
             handle: Arc::new(Handle(shared)),
             tube: Tube::DEFAULT,
+            watchdog: Watchdog::default(),
         };
         (client, driver)
     }
@@ -278,7 +282,7 @@ impl SharedClient {
         let reply = self.enqueue(&request)?;
         let received = match self.shared().options.reply_deadline(wait, explicit) {
             None => reply.await,
-            Some(limit) => match until(deadline_after(limit), reply).await {
+            Some(limit) => match self.watchdog.until(deadline_after(limit), reply).await {
                 Some(received) => received,
                 None => {
                     self.shared().fail(ProtocolError::Abandoned);

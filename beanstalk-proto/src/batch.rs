@@ -49,6 +49,9 @@ pub struct Batch<R: Request> {
     /// Commands in flight: their token, result slot and encoded size.
     waiting: VecDeque<(Token, usize, usize)>,
     unanswered_bytes: usize,
+    /// Cleared when the cap is reached, set again once half of it is
+    /// answered; see [`Batch::should_send`].
+    refilling: bool,
 }
 
 impl<R: Request> Batch<R> {
@@ -58,6 +61,7 @@ impl<R: Request> Batch<R> {
             results: Vec::with_capacity(capacity),
             waiting: VecDeque::new(),
             unanswered_bytes: 0,
+            refilling: true,
         }
     }
 
@@ -69,6 +73,9 @@ impl<R: Request> Batch<R> {
             Ok(token) => {
                 let size = dst.remaining().saturating_sub(before);
                 self.unanswered_bytes += size;
+                if self.unanswered_bytes >= MAX_UNANSWERED_BYTES {
+                    self.refilling = false;
+                }
                 self.waiting.push_back((token, self.results.len(), size));
                 self.results.push(None);
             }
@@ -79,6 +86,35 @@ impl<R: Request> Batch<R> {
     /// Whether more may be sent before reading replies.
     pub fn can_send(&self) -> bool {
         self.unanswered_bytes < MAX_UNANSWERED_BYTES
+    }
+
+    /// Whether to send more now: like [`Batch::can_send`], but once the
+    /// cap was reached, only after half of it has been answered, or after
+    /// the answer to a large command (16 KiB or more).
+    ///
+    /// A driver that tops up whenever a reply frees room writes one command
+    /// per reply it reads, and a reader that keeps up with the server then
+    /// wakes for every reply: a syscall pair per small command. Refilling
+    /// from half the cap writes tens of kilobytes at a time while the server
+    /// still has the other half to work on, so it never runs dry. A large
+    /// command is worth its own write, and waiting for half the cap would
+    /// leave the server a single one to work on.
+    ///
+    /// ```
+    /// use beanstalk_proto::{batch::Batch, cmd::Delete, Connection, WriteBuf};
+    ///
+    /// let (mut conn, mut out) = (Connection::default(), WriteBuf::new());
+    /// let mut batch = Batch::with_capacity(20_000);
+    /// let mut id = 0;
+    /// while batch.should_send() {
+    ///     id += 1;
+    ///     batch.send(&mut conn, &Delete::new(id), &mut out);
+    /// }
+    /// assert!(!batch.can_send()); // full: 128 KiB of deletes unanswered
+    /// # Ok::<(), beanstalk_proto::ProtocolError>(())
+    /// ```
+    pub fn should_send(&self) -> bool {
+        self.refilling && self.can_send()
     }
 
     /// Whether any item still waits for its reply.
@@ -96,6 +132,14 @@ impl<R: Request> Batch<R> {
         {
             if let Some((_, slot, size)) = self.waiting.pop_front() {
                 self.unanswered_bytes -= size;
+                // Half the cap is free, or a large command's answer freed
+                // room worth a write of its own (waiting for half the cap
+                // would leave the server one large command to work on).
+                if self.unanswered_bytes <= MAX_UNANSWERED_BYTES / 2
+                    || size >= MAX_UNANSWERED_BYTES / 8
+                {
+                    self.refilling = true;
+                }
                 if let Some(entry) = self.results.get_mut(slot) {
                     *entry = Some(R::from_response(response));
                 }
@@ -119,6 +163,7 @@ impl<R: Request> Batch<R> {
             }
         }
         self.unanswered_bytes = 0;
+        self.refilling = true;
     }
 
     /// The results, in the order the requests were given.

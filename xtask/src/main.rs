@@ -138,6 +138,9 @@ fn test() -> Result {
     cargo("check --locked -p beanstalk-async-std --no-default-features --features async-std")?;
     no_tokio_in_async_std()?;
     cargo("test --locked --workspace")?;
+    // The throughput runner is a benchmark, not a test: check that it builds
+    // and that a tiny run of every case completes.
+    cargo("run --locked --release -p beanstalk-bench -- --jobs 1000 --repeat 1")?;
     cargo("test --locked -p beanstalk-proto --all-features")?;
     run("bash", &["fuzz/run.sh"])?;
     // Every publishable crate must package (path dependencies carry versions).
