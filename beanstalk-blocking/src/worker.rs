@@ -10,10 +10,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use proto::retry::{Backoff, ReconnectPolicy};
-use proto::worker::touch_interval;
+use proto::retry::ReconnectPolicy;
 pub use proto::worker::{CounterSnapshot, Counters, FailurePolicy, Outcome, WorkerJob};
-use proto::{Commands, Endpoint, Error, Job, Options, ReleaseOutcome, Tube, cmd};
+use proto::worker::{FromWorkerSettings, WorkerSettings, touch_interval};
+use proto::{Commands, Error, Job, ReleaseOutcome, Tube, cmd};
 
 use crate::client::Closer;
 use crate::reconnecting::ReconnectingClient;
@@ -161,126 +161,20 @@ where
     }
 }
 
-#[derive(Debug)]
-struct Settings {
-    endpoint: Endpoint,
-    options: Options,
-    tubes: Vec<Tube>,
-    failure: FailurePolicy,
-    reconnect: Backoff,
-    grace: Duration,
-    auto_touch: bool,
-}
+/// The settings every slot shares.
+type Settings = WorkerSettings;
 
-/// Configures a [`Worker`]; from [`Worker::builder`].
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct WorkerBuilder {
-    address: String,
-    options: Options,
-    tubes: Vec<String>,
-    concurrency: usize,
-    failure: FailurePolicy,
-    reconnect: Backoff,
-    grace: Duration,
-    auto_touch: bool,
-}
+/// Configures a [`Worker`]; from [`Worker::builder`]. The options and their
+/// defaults are the core's, the same in every adapter.
+pub type WorkerBuilder = proto::worker::WorkerBuilder<Worker>;
 
-impl WorkerBuilder {
-    /// Adds a tube to reserve from (default: `default`).
-    pub fn tube(mut self, tube: impl Into<String>) -> Self {
-        self.tubes.push(tube.into());
-        self
-    }
-
-    /// Adds tubes to reserve from.
-    pub fn tubes<I, T>(mut self, tubes: I) -> Self
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<String>,
-    {
-        self.tubes.extend(tubes.into_iter().map(Into::into));
-        self
-    }
-
-    /// How many jobs run at once (default 1); each has its own connection
-    /// and thread.
-    pub fn concurrency(mut self, jobs: usize) -> Self {
-        self.concurrency = jobs.max(1);
-        self
-    }
-
-    /// What happens to a job whose handler failed.
-    pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
-        self.failure = policy;
-        self
-    }
-
-    /// Buries a failing job once it has been reserved this many times.
-    pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.failure.max_attempts = attempts;
-        self
-    }
-
-    /// The release delay after a failure, by the job's `releases` count.
-    pub fn release_backoff(mut self, backoff: Backoff) -> Self {
-        self.failure.backoff = backoff;
-        self
-    }
-
-    /// The delay between reconnect attempts; workers retry without end.
-    pub fn reconnect_backoff(mut self, backoff: Backoff) -> Self {
-        self.reconnect = backoff;
-        self
-    }
-
-    /// How long handlers may run on after shutdown is triggered before
-    /// their jobs are released (default 30 s). A thread cannot be
-    /// cancelled: a handler still running then is left to finish on its
-    /// own, and its result is ignored.
-    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
-    }
-
-    /// Whether jobs are touched while their handler runs (default true).
-    pub fn auto_touch(mut self, touch: bool) -> Self {
-        self.auto_touch = touch;
-        self
-    }
-
-    /// Timeouts and limits of the worker's connections.
-    pub fn options(mut self, options: Options) -> Self {
-        self.options = options;
-        self
-    }
-
-    /// Checks the address and tube names.
-    pub fn build(self) -> Result<Worker, Error> {
-        let endpoint = self.address.parse()?;
-        let mut tubes = Vec::new();
-        for name in &self.tubes {
-            let tube = Tube::new(name)?;
-            if !tubes.contains(&tube) {
-                tubes.push(tube);
-            }
-        }
-        if tubes.is_empty() {
-            tubes.push(Tube::DEFAULT);
-        }
-        Ok(Worker {
-            settings: Arc::new(Settings {
-                endpoint,
-                options: self.options,
-                tubes,
-                failure: self.failure,
-                reconnect: self.reconnect,
-                grace: self.grace,
-                auto_touch: self.auto_touch,
-            }),
-            concurrency: self.concurrency,
+impl FromWorkerSettings for Worker {
+    fn from_settings(settings: WorkerSettings) -> Self {
+        Self {
+            concurrency: settings.concurrency,
+            settings: Arc::new(settings),
             counters: Arc::new(Counters::default()),
-        })
+        }
     }
 }
 
@@ -331,16 +225,7 @@ pub struct Worker {
 impl Worker {
     /// A worker for the server at `address`.
     pub fn builder(address: &str) -> WorkerBuilder {
-        WorkerBuilder {
-            address: address.to_owned(),
-            options: Options::default(),
-            tubes: Vec::new(),
-            concurrency: 1,
-            failure: FailurePolicy::default(),
-            reconnect: Backoff::default(),
-            grace: Duration::from_secs(30),
-            auto_touch: true,
-        }
+        WorkerBuilder::new(address)
     }
 
     /// The worker's counters; read them at any time.

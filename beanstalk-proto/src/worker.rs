@@ -20,13 +20,21 @@
 //! assert_eq!(touch_interval(Duration::from_secs(60)), Duration::from_secs(30));
 //! ```
 
+use core::fmt;
+use core::marker::PhantomData;
 use core::time::Duration;
 
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 use bytes::Bytes;
 
+use crate::endpoint::Endpoint;
+use crate::error::Error;
+use crate::options::Options;
 use crate::response::{Job, JobId};
 use crate::retry::Backoff;
 use crate::stats::JobStats;
+use crate::tube::Tube;
 
 /// A reserved job as a worker's handler sees it: the job, and its
 /// `stats-job` taken right after it was reserved.
@@ -198,6 +206,212 @@ pub fn touch_interval(ttr: Duration) -> Duration {
     let half = ttr / 2;
     let early = ttr.saturating_sub(Duration::from_secs(2));
     half.min(early).max(ttr / 3)
+}
+
+/// A worker's validated settings, shared by all its slots: what every
+/// adapter's [`WorkerBuilder`] produces.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct WorkerSettings {
+    /// The server.
+    pub endpoint: Endpoint,
+    /// Timeouts and limits of each slot's connection.
+    pub options: Options,
+    /// The tubes to reserve from, without repeats; `default` when none
+    /// were given.
+    pub tubes: Vec<Tube>,
+    /// How many jobs run at once, each on its own connection (at least 1).
+    pub concurrency: usize,
+    /// What happens to a job whose handler failed.
+    pub failure: FailurePolicy,
+    /// The delay between reconnect attempts.
+    pub reconnect: Backoff,
+    /// How long handlers may run on after shutdown is triggered.
+    pub grace: Duration,
+    /// Whether jobs are touched while their handler runs.
+    pub auto_touch: bool,
+}
+
+/// A worker type an adapter builds from [`WorkerSettings`].
+pub trait FromWorkerSettings: Sized {
+    /// Makes the worker.
+    fn from_settings(settings: WorkerSettings) -> Self;
+}
+
+/// Configures a worker of type `W`; each adapter names it
+/// `worker::WorkerBuilder` and returns it from `Worker::builder`.
+///
+/// ```
+/// use beanstalk_proto::worker::{FromWorkerSettings, WorkerBuilder, WorkerSettings};
+///
+/// struct MyWorker(WorkerSettings);
+/// impl FromWorkerSettings for MyWorker {
+///     fn from_settings(settings: WorkerSettings) -> Self {
+///         Self(settings)
+///     }
+/// }
+/// let worker: MyWorker = WorkerBuilder::new("127.0.0.1:11300").tube("emails").tube("emails").concurrency(4).build()?;
+/// assert_eq!((worker.0.tubes.len(), worker.0.concurrency), (1, 4));
+/// assert!(WorkerBuilder::<MyWorker>::new("127.0.0.1").tube("bad name").build().is_err());
+/// # Ok::<(), beanstalk_proto::Error>(())
+/// ```
+#[must_use]
+pub struct WorkerBuilder<W> {
+    address: String,
+    options: Options,
+    tubes: Vec<String>,
+    concurrency: usize,
+    failure: FailurePolicy,
+    reconnect: Backoff,
+    grace: Duration,
+    auto_touch: bool,
+    worker: PhantomData<fn() -> W>,
+}
+
+impl<W> WorkerBuilder<W> {
+    /// A worker for the server at `address` (any form [`Endpoint`] parses):
+    /// one slot, the `default` tube, the default [`FailurePolicy`], a 30 s
+    /// shutdown grace, and automatic touching.
+    pub fn new(address: &str) -> Self {
+        Self {
+            address: address.to_string(),
+            options: Options::default(),
+            tubes: Vec::new(),
+            concurrency: 1,
+            failure: FailurePolicy::default(),
+            reconnect: Backoff::default(),
+            grace: Duration::from_secs(30),
+            auto_touch: true,
+            worker: PhantomData,
+        }
+    }
+
+    /// Adds a tube to reserve from. Without any, the worker watches
+    /// `default`.
+    pub fn tube(mut self, tube: impl Into<String>) -> Self {
+        self.tubes.push(tube.into());
+        self
+    }
+
+    /// Adds tubes to reserve from.
+    pub fn tubes<I, T>(mut self, tubes: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.tubes.extend(tubes.into_iter().map(Into::into));
+        self
+    }
+
+    /// How many jobs run at once (default 1); each has its own connection.
+    pub fn concurrency(mut self, jobs: usize) -> Self {
+        self.concurrency = jobs.max(1);
+        self
+    }
+
+    /// What happens to a job whose handler failed (default: release with
+    /// 1 s, 2 s, 4 s... up to 5 min delays, bury at the 5th try).
+    pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
+        self.failure = policy;
+        self
+    }
+
+    /// Buries a failing job once it has been reserved this many times.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.failure.max_attempts = attempts;
+        self
+    }
+
+    /// The release delay after a failure, by the job's `releases` count.
+    pub fn release_backoff(mut self, backoff: Backoff) -> Self {
+        self.failure.backoff = backoff;
+        self
+    }
+
+    /// The delay between reconnect attempts (default 50 ms doubling to
+    /// 5 s). Workers retry without end.
+    pub fn reconnect_backoff(mut self, backoff: Backoff) -> Self {
+        self.reconnect = backoff;
+        self
+    }
+
+    /// How long in-flight handlers may run on after shutdown is triggered
+    /// before their jobs are released (default 30 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Whether jobs are touched while their handler runs (default true):
+    /// every [`touch_interval`] of the job's TTR, on the job's own
+    /// connection.
+    pub fn auto_touch(mut self, touch: bool) -> Self {
+        self.auto_touch = touch;
+        self
+    }
+
+    /// Timeouts and limits of the worker's connections.
+    pub fn options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Checks the address and tube names, and returns the settings.
+    pub fn settings(self) -> Result<WorkerSettings, Error> {
+        let endpoint = self.address.parse()?;
+        let mut tubes = Vec::new();
+        for name in &self.tubes {
+            let tube = Tube::new(name)?;
+            if !tubes.contains(&tube) {
+                tubes.push(tube);
+            }
+        }
+        if tubes.is_empty() {
+            tubes.push(Tube::DEFAULT);
+        }
+        Ok(WorkerSettings {
+            endpoint,
+            options: self.options,
+            tubes,
+            concurrency: self.concurrency,
+            failure: self.failure,
+            reconnect: self.reconnect,
+            grace: self.grace,
+            auto_touch: self.auto_touch,
+        })
+    }
+}
+
+impl<W: FromWorkerSettings> WorkerBuilder<W> {
+    /// Checks the address and tube names, and makes the worker.
+    pub fn build(self) -> Result<W, Error> {
+        self.settings().map(W::from_settings)
+    }
+}
+
+// Written out because derives would require `W: Clone`/`W: Debug`.
+impl<W> Clone for WorkerBuilder<W> {
+    fn clone(&self) -> Self {
+        Self {
+            address: self.address.clone(),
+            tubes: self.tubes.clone(),
+            worker: PhantomData,
+            ..*self
+        }
+    }
+}
+
+impl<W> fmt::Debug for WorkerBuilder<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerBuilder")
+            .field("address", &self.address)
+            .field("tubes", &self.tubes)
+            .field("concurrency", &self.concurrency)
+            .field("failure", &self.failure)
+            .field("grace", &self.grace)
+            .field("auto_touch", &self.auto_touch)
+            .finish_non_exhaustive()
+    }
 }
 
 #[cfg(target_has_atomic = "64")]

@@ -7,11 +7,9 @@ mod slot;
 use std::error::Error as StdError;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
-use proto::retry::Backoff;
 pub use proto::worker::{CounterSnapshot, Counters, FailurePolicy, Outcome, WorkerJob};
-use proto::{Endpoint, Error, Options, Tube};
+use proto::worker::{FromWorkerSettings, WorkerSettings};
 use tokio::task::JoinSet;
 
 pub use shutdown::Shutdown;
@@ -70,129 +68,20 @@ where
     }
 }
 
-/// Settings shared by every slot of a worker.
-#[derive(Debug)]
-struct Settings {
-    endpoint: Endpoint,
-    options: Options,
-    tubes: Vec<Tube>,
-    failure: FailurePolicy,
-    reconnect: Backoff,
-    grace: Duration,
-    auto_touch: bool,
-}
+/// The settings every slot shares.
+type Settings = WorkerSettings;
 
-/// Configures a [`Worker`]; from [`Worker::builder`].
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct WorkerBuilder {
-    address: String,
-    options: Options,
-    tubes: Vec<String>,
-    concurrency: usize,
-    failure: FailurePolicy,
-    reconnect: Backoff,
-    grace: Duration,
-    auto_touch: bool,
-}
+/// Configures a [`Worker`]; from [`Worker::builder`]. The options and their
+/// defaults are the core's, the same in every adapter.
+pub type WorkerBuilder = proto::worker::WorkerBuilder<Worker>;
 
-impl WorkerBuilder {
-    /// Adds a tube to reserve from. Without any, the worker watches
-    /// `default`.
-    pub fn tube(mut self, tube: impl Into<String>) -> Self {
-        self.tubes.push(tube.into());
-        self
-    }
-
-    /// Adds tubes to reserve from.
-    pub fn tubes<I, T>(mut self, tubes: I) -> Self
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<String>,
-    {
-        self.tubes.extend(tubes.into_iter().map(Into::into));
-        self
-    }
-
-    /// How many jobs run at once (default 1); each has its own connection.
-    pub fn concurrency(mut self, jobs: usize) -> Self {
-        self.concurrency = jobs.max(1);
-        self
-    }
-
-    /// What happens to a job whose handler failed (default: release with
-    /// 1 s, 2 s, 4 s... up to 5 min delays, bury at the 5th try).
-    pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
-        self.failure = policy;
-        self
-    }
-
-    /// Buries a failing job once it has been reserved this many times.
-    pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.failure.max_attempts = attempts;
-        self
-    }
-
-    /// The release delay after a failure, by the job's `releases` count.
-    pub fn release_backoff(mut self, backoff: Backoff) -> Self {
-        self.failure.backoff = backoff;
-        self
-    }
-
-    /// The delay between reconnect attempts (default 50 ms doubling to
-    /// 5 s). Workers retry without end.
-    pub fn reconnect_backoff(mut self, backoff: Backoff) -> Self {
-        self.reconnect = backoff;
-        self
-    }
-
-    /// How long in-flight handlers may run on after shutdown is triggered
-    /// before they are cancelled and their jobs released (default 30 s).
-    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
-    }
-
-    /// Whether jobs are touched while their handler runs (default true):
-    /// every [`proto::worker::touch_interval`] of the job's TTR, on the
-    /// job's own connection.
-    pub fn auto_touch(mut self, touch: bool) -> Self {
-        self.auto_touch = touch;
-        self
-    }
-
-    /// Timeouts and limits of the worker's connections.
-    pub fn options(mut self, options: Options) -> Self {
-        self.options = options;
-        self
-    }
-
-    /// Checks the address and tube names.
-    pub fn build(self) -> Result<Worker, Error> {
-        let endpoint = self.address.parse()?;
-        let mut tubes = Vec::new();
-        for name in &self.tubes {
-            let tube = Tube::new(name)?;
-            if !tubes.contains(&tube) {
-                tubes.push(tube);
-            }
-        }
-        if tubes.is_empty() {
-            tubes.push(Tube::DEFAULT);
-        }
-        Ok(Worker {
-            settings: Arc::new(Settings {
-                endpoint,
-                options: self.options,
-                tubes,
-                failure: self.failure,
-                reconnect: self.reconnect,
-                grace: self.grace,
-                auto_touch: self.auto_touch,
-            }),
-            concurrency: self.concurrency,
+impl FromWorkerSettings for Worker {
+    fn from_settings(settings: WorkerSettings) -> Self {
+        Self {
+            concurrency: settings.concurrency,
+            settings: Arc::new(settings),
             counters: Arc::new(Counters::default()),
-        })
+        }
     }
 }
 
@@ -266,16 +155,7 @@ impl Worker {
     /// A worker for the server at `address` (see [`crate::Client::connect`]
     /// for the forms it takes).
     pub fn builder(address: &str) -> WorkerBuilder {
-        WorkerBuilder {
-            address: address.to_owned(),
-            options: Options::default(),
-            tubes: Vec::new(),
-            concurrency: 1,
-            failure: FailurePolicy::default(),
-            reconnect: Backoff::default(),
-            grace: Duration::from_secs(30),
-            auto_touch: true,
-        }
+        WorkerBuilder::new(address)
     }
 
     /// The worker's counters; read them at any time, also while it runs.
