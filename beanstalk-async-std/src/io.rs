@@ -89,10 +89,17 @@ pub(crate) fn poll_send<S: AsyncWrite + Unpin + ?Sized>(
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<()>> {
     while out.has_remaining() {
-        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-        let count = out.chunks_vectored(&mut slices);
-        let slices = slices.get(..count).unwrap_or_default();
-        match Pin::new(&mut *io).poll_write_vectored(cx, slices) {
+        let polled = if out.chunk_count() == 1 {
+            // One chunk (everything copied) is a plain write, which skips
+            // the kernel's iovec import.
+            Pin::new(&mut *io).poll_write(cx, out.chunk())
+        } else {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let count = out.chunks_vectored(&mut slices);
+            let slices = slices.get(..count).unwrap_or_default();
+            Pin::new(&mut *io).poll_write_vectored(cx, slices)
+        };
+        match polled {
             Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
             Poll::Ready(Ok(n)) => out.advance(n.min(out.remaining())),
             Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}

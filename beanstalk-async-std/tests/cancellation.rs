@@ -243,3 +243,29 @@ fn dropped_reserve_with_nothing_ready_closes_the_connection() {
         assert_eq!(worker.reserve().await.unwrap().id, id);
     });
 }
+
+/// Dropping `recv` loses nothing, even with a waiting reserve in flight:
+/// the token is still the caller's, so the connection stays open and the
+/// reservation comes back from the next `recv`.
+#[test]
+fn dropped_recv_keeps_the_reply_for_the_next() {
+    use beanstalk_async_std::proto::Request;
+
+    let server = Server::start();
+    smol::block_on(async {
+        let mut client = Client::connect(&server.url()).await.unwrap();
+        let reserve = client.send(&cmd::Reserve).unwrap();
+        let waited = race(client.recv(), Duration::from_millis(200)).await;
+        assert!(waited.is_none(), "nothing to reserve yet: {waited:?}");
+        assert!(client.is_open());
+
+        let mut producer = Client::connect(&server.url()).await.unwrap();
+        let id = producer.put("late", PutOptions::default()).await.unwrap().id;
+        let (token, reply) = client.recv().await.unwrap();
+        assert_eq!(token, reserve);
+        let job = cmd::Reserve::from_response(reply).unwrap();
+        assert_eq!((job.id, &job.body[..]), (id, &b"late"[..]));
+        client.delete(id).await.unwrap();
+    });
+    assert_eq!(server.stats_counter("cmd-delete"), 1);
+}

@@ -6,8 +6,8 @@
 //! - Pipelined, `Client`: `execute_many` for puts (in batches of
 //!   `Spec::batch`, so memory stays flat however many jobs are put); for
 //!   reserve+delete the blocking client keeps a sliding window of
-//!   reservations with `send`/`recv`, the async clients do rounds of
-//!   `execute_many` (`window` reserves, then their deletes).
+//!   reservations with `send`/`recv` (every `Client` has them): each
+//!   reservation that arrives is deleted and replaced by a new reserve.
 //! - Pipelined, `SharedClient`: `tasks` tasks share one connection, each
 //!   putting its share, or reserving (`reserve-with-timeout 0`) and deleting
 //!   until the tube is empty, so at most `tasks` jobs are reserved at once.
@@ -90,6 +90,38 @@ fn batches(jobs: u64, batch: usize) -> impl Iterator<Item = u64> {
     std::iter::repeat_n(batch, full as usize).chain((rest > 0).then_some(rest))
 }
 
+/// Pipelined reserve+delete through a `Client`'s `send`/`recv` (`$recv`
+/// is the call, awaited or not): a sliding window of `spec.window`
+/// reserves, each reservation deleted and replaced by a new reserve in the
+/// same write as it arrives.
+macro_rules! reserve_delete_window {
+    ($client:ident, $spec:ident, $recv:expr) => {{
+        use beanstalk_blocking::cmd;
+        let reserve = cmd::ReserveWithTimeout::new(0)?;
+        let mut reserves = VecDeque::with_capacity($spec.window);
+        let first = ($spec.window.max(1) as u64).min($spec.jobs);
+        for _ in 0..first {
+            reserves.push_back($client.send(&reserve)?);
+        }
+        let (mut asked, mut deleted) = (first, 0);
+        while deleted < $spec.jobs {
+            let (token, reply) = $recv?;
+            if reserves.front() == Some(&token) {
+                reserves.pop_front();
+                let job = cmd::ReserveWithTimeout::from_response(reply)?;
+                $client.send(&cmd::Delete::new(job.id))?;
+                if asked < $spec.jobs {
+                    reserves.push_back($client.send(&reserve)?);
+                    asked += 1;
+                }
+            } else {
+                cmd::Delete::from_response(reply)?;
+                deleted += 1;
+            }
+        }
+    }};
+}
+
 fn run_raw(spec: &Spec, meter: &mut Meter) -> Result {
     let addr = crate::resolve(&spec.addr)?;
     let mut conn = raw::Conn::connect(addr)?;
@@ -107,7 +139,7 @@ fn run_raw(spec: &Spec, meter: &mut Meter) -> Result {
 }
 
 fn run_blocking(spec: &Spec, meter: &mut Meter) -> Result {
-    use beanstalk_blocking::{Client, Commands, Error, PutOptions, cmd};
+    use beanstalk_blocking::{Client, Commands, Error, PutOptions};
 
     let mut client = Client::connect(&spec.addr)?;
     client.use_tube(spec.tube.as_str())?;
@@ -128,30 +160,7 @@ fn run_blocking(spec: &Spec, meter: &mut Meter) -> Result {
             }
         }
         (Mode::Pipelined, Workload::W2) => {
-            // A sliding window: each reservation that arrives is deleted and
-            // replaced by a new reserve, in the same write.
-            let reserve = cmd::ReserveWithTimeout::new(0)?;
-            let mut reserves = VecDeque::with_capacity(spec.window);
-            let first = (spec.window.max(1) as u64).min(spec.jobs);
-            for _ in 0..first {
-                reserves.push_back(client.send(&reserve)?);
-            }
-            let (mut asked, mut deleted) = (first, 0);
-            while deleted < spec.jobs {
-                let (token, reply) = client.recv()?;
-                if reserves.front() == Some(&token) {
-                    reserves.pop_front();
-                    let job = cmd::ReserveWithTimeout::from_response(reply)?;
-                    client.send(&cmd::Delete::new(job.id))?;
-                    if asked < spec.jobs {
-                        reserves.push_back(client.send(&reserve)?);
-                        asked += 1;
-                    }
-                } else {
-                    cmd::Delete::from_response(reply)?;
-                    deleted += 1;
-                }
-            }
+            reserve_delete_window!(client, spec, client.recv());
         }
         (Mode::Pipelined, _) => {
             for n in batches(spec.jobs, spec.batch) {
@@ -170,7 +179,6 @@ fn run_blocking(spec: &Spec, meter: &mut Meter) -> Result {
 /// and `execute_many` has the same shape.
 macro_rules! async_client_workload {
     ($client:ident, $spec:ident, $meter:ident, $error:ty) => {{
-        use beanstalk_blocking::cmd;
         $client.use_tube($spec.tube.as_str()).await?;
         $client.watch($spec.tube.as_str()).await?;
         $client.ignore("default").await?;
@@ -189,24 +197,7 @@ macro_rules! async_client_workload {
                 }
             }
             (Mode::Pipelined, Workload::W2) => {
-                // Rounds: `window` reserves, then their deletes.
-                let reserve = cmd::ReserveWithTimeout::new(0)?;
-                let mut done = 0;
-                while done < $spec.jobs {
-                    let round = ($spec.window.max(1) as u64).min($spec.jobs - done);
-                    let jobs = $client.execute_many((0..round).map(|_| reserve)).await;
-                    let ids = jobs
-                        .into_iter()
-                        .map(|job| job.map(|job| job.id))
-                        .collect::<std::result::Result<Vec<_>, $error>>()?;
-                    let deleted = $client
-                        .execute_many(ids.into_iter().map(cmd::Delete::new))
-                        .await;
-                    deleted
-                        .into_iter()
-                        .collect::<std::result::Result<Vec<_>, $error>>()?;
-                    done += round;
-                }
+                reserve_delete_window!($client, $spec, $client.recv().await);
             }
             (Mode::Pipelined, _) => {
                 for n in batches($spec.jobs, $spec.batch) {

@@ -2,6 +2,7 @@
 
 use std::future::{Future, ready};
 
+use beanstalk_blocking::proto::{Request, Response, Token};
 use beanstalk_blocking::{Client, Error, Execute, Options, PutOptions, PutReceipt, cmd, proto};
 use beanstalk_test_support::conformance::{Adapter, Settings};
 
@@ -12,7 +13,7 @@ struct Blocking(Client);
 impl proto::AsyncExecute for Blocking {
     fn execute<R>(&mut self, request: R) -> impl Future<Output = Result<R::Output, Error>> + Send
     where
-        R: proto::Request + Send,
+        R: Request + Send,
         R::Output: Send,
     {
         ready(self.0.execute(request))
@@ -51,6 +52,14 @@ impl Adapter for Blocking {
             .map(|body| cmd::Put::new(body, options).expect("valid put"))
             .collect();
         ready(client.0.execute_many(puts))
+    }
+
+    fn send<R: Request>(client: &mut Self, request: &R) -> Result<Token, Error> {
+        client.0.send(request)
+    }
+
+    fn recv(client: &mut Self) -> impl Future<Output = Result<(Token, Response), Error>> + Send {
+        ready(client.0.recv())
     }
 }
 

@@ -12,7 +12,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use proto::{
-    AsyncCommands, CommandError, Error, PutOptions, PutReceipt, ReleaseOutcome, stats::JobState,
+    AsyncCommands, CommandError, Error, PutOptions, PutReceipt, ReleaseOutcome, Request, Response,
+    Token, cmd, stats::JobState,
 };
 
 use crate::{Direction, FakePeer, FaultPlan, FaultProxy, Server};
@@ -59,6 +60,14 @@ pub trait Adapter {
         bodies: Vec<Vec<u8>>,
         options: PutOptions,
     ) -> impl Future<Output = Vec<Result<PutReceipt, Error>>> + Send;
+
+    /// Queues a command of a hand-made pipeline (the client's `send`).
+    fn send<R: Request>(client: &mut Self::Client, request: &R) -> Result<Token, Error>;
+
+    /// The next reply of a hand-made pipeline (the client's `recv`).
+    fn recv(
+        client: &mut Self::Client,
+    ) -> impl Future<Output = Result<(Token, Response), Error>> + Send;
 }
 
 async fn connect<A: Adapter>(server_url: &str) -> A::Client {
@@ -474,6 +483,70 @@ pub async fn pipelined_puts<A: Adapter>() {
     assert_eq!(server.stats_counter("cmd-put"), 5000);
 }
 
+/// A hand-made pipeline through `send`/`recv`: a sliding window of
+/// reservations, never more than `WINDOW` jobs reserved or asked for, each
+/// job deleted exactly once as its reservation arrives. Replies are cut
+/// into one-byte pieces on the way, so replies straddle reads.
+pub async fn sliding_window_pipeline<A: Adapter>() {
+    const JOBS: usize = 500;
+    const WINDOW: usize = 16;
+    let server = Server::start();
+    let proxy = FaultProxy::start(
+        &server.addr(),
+        FaultPlan::new().one_byte_chunks(Direction::Downstream),
+    );
+    let mut client = connect::<A>(&proxy.url()).await;
+    client.use_tube("window").await.unwrap();
+    client.watch("window").await.unwrap();
+    client.ignore("default").await.unwrap();
+    let bodies = (0..JOBS).map(|i| format!("job {i}").into_bytes()).collect();
+    let receipts = A::put_pipelined(&mut client, bodies, opts()).await;
+    assert!(receipts.iter().all(Result::is_ok));
+
+    let reserve = cmd::ReserveWithTimeout::new(0).unwrap();
+    let mut reserves = std::collections::VecDeque::new();
+    for _ in 0..WINDOW {
+        reserves.push_back(A::send(&mut client, &reserve).unwrap());
+    }
+    let (mut asked, mut deleted) = (WINDOW, 0);
+    let mut seen = std::collections::BTreeSet::new();
+    while deleted < JOBS {
+        let (token, reply) = A::recv(&mut client).await.unwrap();
+        if reserves.front() == Some(&token) {
+            reserves.pop_front();
+            let job = cmd::ReserveWithTimeout::from_response(reply).unwrap();
+            assert!(seen.insert(job.id), "job {} reserved twice", job.id);
+            // The delete goes before the next reserve, so the server never
+            // holds more than `WINDOW` jobs for this connection.
+            A::send(&mut client, &cmd::Delete::new(job.id)).unwrap();
+            if asked < JOBS {
+                reserves.push_back(A::send(&mut client, &reserve).unwrap());
+                asked += 1;
+            }
+            assert!(reserves.len() <= WINDOW);
+        } else {
+            cmd::Delete::from_response(reply).unwrap();
+            deleted += 1;
+        }
+    }
+    assert!(reserves.is_empty());
+    // Nothing is left in flight: the next command's reply is its own.
+    assert_eq!(
+        client
+            .stats_tube("window")
+            .await
+            .unwrap()
+            .current_jobs_ready,
+        0
+    );
+    // A reserve that finds nothing ends the window cleanly.
+    A::send(&mut client, &reserve).unwrap();
+    let (_, reply) = A::recv(&mut client).await.unwrap();
+    let empty = cmd::ReserveWithTimeout::from_response(reply);
+    assert!(matches!(empty, Err(Error::TimedOut)), "{empty:?}");
+    assert_eq!(server.stats_counter("cmd-delete"), JOBS as u64);
+}
+
 /// Replies delivered one byte at a time give the same results.
 pub async fn one_byte_chunks<A: Adapter>() {
     let server = Server::start();
@@ -639,6 +712,7 @@ macro_rules! conformance_suite {
             bad_input_never_reaches_the_server,
             quit_closes,
             pipelined_puts,
+            sliding_window_pipeline,
             one_byte_chunks,
             stalled_server_times_out,
             killed_mid_reply,

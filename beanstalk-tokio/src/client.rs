@@ -214,6 +214,84 @@ impl Client {
         batch.finish()
     }
 
+    /// Queues `request` for a hand-made pipeline and returns its token;
+    /// nothing is written until [`Client::recv`] needs a reply.
+    ///
+    /// With [`Client::recv`] this drives any pipeline, including one whose
+    /// next commands depend on earlier replies, which
+    /// [`Client::execute_many`] cannot do: a worker that keeps a bounded
+    /// number of jobs reserved, deleting each as it arrives and reserving
+    /// the next in the same write. Each reply comes back with the token of
+    /// the command it answers, in send order (replies of cancelled calls
+    /// included); type it with the command's [`Request::from_response`].
+    /// Bounding what is in flight is the caller's job (beanstalkd stops
+    /// reading while its replies go unread). A command run through
+    /// [`proto::AsyncCommands`] meanwhile skips the replies of commands
+    /// sent before it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), beanstalk_tokio::Error> {
+    /// # let server = beanstalk_test_support::Server::start();
+    /// use beanstalk_tokio::{cmd, AsyncCommands, Client, Error, PutOptions};
+    /// use beanstalk_tokio::proto::Request;
+    /// use std::collections::VecDeque;
+    ///
+    /// let mut client = Client::connect(&server.url()).await?;
+    /// for i in 0..100 {
+    ///     client.put(format!("job {i}"), PutOptions::default()).await?;
+    /// }
+    /// // Reserve and delete every job, with at most 8 reserved or asked for at once.
+    /// let reserve = cmd::ReserveWithTimeout::new(0)?;
+    /// let mut reserves = VecDeque::new();
+    /// for _ in 0..8 {
+    ///     reserves.push_back(client.send(&reserve)?);
+    /// }
+    /// let mut deleted = 0;
+    /// while !reserves.is_empty() {
+    ///     let (token, reply) = client.recv().await?;
+    ///     if reserves.front() == Some(&token) {
+    ///         reserves.pop_front();
+    ///         match cmd::ReserveWithTimeout::from_response(reply) {
+    ///             Ok(job) => {
+    ///                 client.send(&cmd::Delete::new(job.id))?;
+    ///                 reserves.push_back(client.send(&reserve)?);
+    ///             }
+    ///             Err(Error::TimedOut) => {} // none left to reserve
+    ///             Err(error) => return Err(error),
+    ///         }
+    ///     } else {
+    ///         cmd::Delete::from_response(reply)?;
+    ///         deleted += 1;
+    ///     }
+    /// }
+    /// assert_eq!(deleted, 100);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn send<R: Request>(&mut self, request: &R) -> Result<Token, Error> {
+        Ok(self.conn.send(request, &mut self.wbuf)?)
+    }
+
+    /// The next reply of a hand-made pipeline (see [`Client::send`]), with
+    /// the token of the command it answers.
+    ///
+    /// A reply already read comes back at once; otherwise everything
+    /// queued is written first and the reply is read under the timeout of
+    /// the oldest command in flight. So follow-up commands sent while
+    /// handling the replies of one read go out together, in one write.
+    ///
+    /// Dropping the future part-way loses nothing: the reply is returned
+    /// by the next call, and the connection stays open even with a waiting
+    /// reserve in flight, since its token is still the caller's.
+    pub async fn recv(&mut self) -> Result<(Token, Response), Error> {
+        if let Some(reply) = self.poll_buffered()? {
+            return Ok(reply);
+        }
+        self.flush().await?;
+        self.next_response(None).await
+    }
+
     async fn run<R: Request>(
         &mut self,
         request: R,
@@ -272,7 +350,11 @@ impl Client {
             let Some(io) = self.io.as_mut() else {
                 return Err(self.conn.closed_error().into());
             };
-            let written = {
+            let written = if self.wbuf.chunk_count() == 1 {
+                // One chunk (everything copied) is a plain write, which
+                // skips the kernel's iovec import.
+                tokio::time::timeout_at(deadline, io.write(self.wbuf.chunk())).await
+            } else {
                 let mut slices = [std::io::IoSlice::new(&[]); 8];
                 let count = self.wbuf.chunks_vectored(&mut slices);
                 let slices = slices.get(..count).unwrap_or_default();

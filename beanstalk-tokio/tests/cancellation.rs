@@ -143,3 +143,28 @@ async fn reconnect_after_a_dropped_reserve_restores_the_watch_list() {
     let watched = client.list_tubes_watched().await.unwrap();
     assert_eq!(watched.iter().collect::<Vec<_>>(), ["work"]);
 }
+
+/// Dropping `recv` loses nothing, even with a waiting reserve in flight:
+/// the token is still the caller's, so the connection stays open and the
+/// reservation comes back from the next `recv`.
+#[tokio::test]
+async fn dropped_recv_keeps_the_reply_for_the_next() {
+    use beanstalk_tokio::cmd;
+    use beanstalk_tokio::proto::Request;
+
+    let server = Server::start();
+    let mut client = Client::connect(&server.url()).await.unwrap();
+    let reserve = client.send(&cmd::Reserve).unwrap();
+    let waited = tokio::time::timeout(Duration::from_millis(200), client.recv()).await;
+    assert!(waited.is_err(), "nothing to reserve yet: {waited:?}");
+    assert!(client.is_open());
+
+    let mut producer = Client::connect(&server.url()).await.unwrap();
+    let id = producer.put("late", PutOptions::default()).await.unwrap().id;
+    let (token, reply) = client.recv().await.unwrap();
+    assert_eq!(token, reserve);
+    let job = cmd::Reserve::from_response(reply).unwrap();
+    assert_eq!((job.id, &job.body[..]), (id, &b"late"[..]));
+    client.delete(id).await.unwrap();
+    assert_eq!(server.stats_counter("cmd-delete"), 1);
+}

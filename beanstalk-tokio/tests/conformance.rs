@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use beanstalk_test_support::conformance::{Adapter, Settings};
+use beanstalk_tokio::proto::{Request, Response, Token};
 use beanstalk_tokio::{Client, Error, Options, PutOptions, PutReceipt, cmd};
 
 struct Tokio;
@@ -39,6 +40,14 @@ impl Adapter for Tokio {
             .map(|body| cmd::Put::new(body, options).expect("valid put"))
             .collect();
         client.execute_many(puts)
+    }
+
+    fn send<R: Request>(client: &mut Client, request: &R) -> Result<Token, Error> {
+        client.send(request)
+    }
+
+    fn recv(client: &mut Client) -> impl Future<Output = Result<(Token, Response), Error>> + Send {
+        client.recv()
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 
+use beanstalk_async_std::proto::{Request, Response, Token};
 use beanstalk_async_std::{Client, Error, Options, PutOptions, PutReceipt, cmd};
 use beanstalk_test_support::conformance::{Adapter, Settings};
 
@@ -40,5 +41,13 @@ impl Adapter for FuturesIo {
             .map(|body| cmd::Put::new(body, options).expect("valid put"))
             .collect();
         client.execute_many(puts)
+    }
+
+    fn send<R: Request>(client: &mut Client, request: &R) -> Result<Token, Error> {
+        client.send(request)
+    }
+
+    fn recv(client: &mut Client) -> impl Future<Output = Result<(Token, Response), Error>> + Send {
+        client.recv()
     }
 }
