@@ -167,26 +167,30 @@ impl Watchdog {
             if let Poll::Ready(output) = future.as_mut().poll(cx) {
                 return Poll::Ready(Some(output));
             }
-            loop {
-                let now = Instant::now();
-                let latest = deadline + deadline.saturating_duration_since(now) / 32;
-                if self.armed.is_none_or(|at| at > latest) {
-                    self.timer.set_at(deadline);
-                    self.armed = Some(deadline);
-                }
-                match Pin::new(&mut self.timer).poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(_) => {
-                        self.armed = None;
-                        if Instant::now() >= deadline {
-                            return Poll::Ready(None);
-                        }
-                        // Armed for an earlier deadline: re-arm for this one.
-                    }
-                }
-            }
+            self.poll_passed(cx, deadline).map(|()| None)
         })
         .await
+    }
+
+    /// Ready once `deadline` has passed; otherwise the timer is armed (no
+    /// later than `deadline`) to wake `cx`.
+    pub(crate) fn poll_passed(&mut self, cx: &mut Context<'_>, deadline: Instant) -> Poll<()> {
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Poll::Ready(());
+            }
+            let latest = deadline + deadline.saturating_duration_since(now) / 32;
+            if self.armed.is_none_or(|at| at > latest) {
+                self.timer.set_at(deadline);
+                self.armed = Some(deadline);
+            }
+            match Pin::new(&mut self.timer).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                // Armed for an earlier deadline: look again.
+                Poll::Ready(_) => self.armed = None,
+            }
+        }
     }
 }
 

@@ -7,13 +7,14 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_io::Timer;
 use bytes::{Buf, BytesMut};
 use futures_channel::oneshot;
 use futures_io::{AsyncRead, AsyncWrite};
 use proto::mux::Mux;
+use proto::reply_watch::ReplyWatch;
 use proto::{
     AsyncExecute, Endpoint, Error, Options, ProtocolError, Request, Response, Tube, WriteBuf,
 };
@@ -57,6 +58,16 @@ const DRIVER_BUDGET: usize = 64;
 /// refuses `reserve` and `reserve-with-timeout` above 0 with
 /// [`CommandError::WouldBlockShared`](proto::CommandError::WouldBlockShared); reserve on a [`crate::Client`] of its
 /// own. `reserve-with-timeout 0` (answered at once) is allowed.
+///
+/// # Timeouts
+/// Replies come back in send order, so the driver watches one deadline for
+/// the whole connection: the oldest unanswered command's, counted from
+/// when it became the oldest, with that command's timeout (the read
+/// timeout, or the server-side wait plus the read timeout). A reply later
+/// than that fails the connection; the late command's caller gets
+/// [`Error::Timeout`]. One timer serves every handle, so a call costs no
+/// timer of its own; only [`SharedClient::with_timeout`] arms one for its
+/// call.
 ///
 /// # Cancellation and failures
 /// Dropping a call's future is always safe: its reply is read in order and
@@ -229,6 +240,8 @@ impl SharedClient {
             unflushed: false,
             write_timer: None,
             drain_timer: None,
+            replies: ReplyWatch::default(),
+            reply_timer: Watchdog::default(),
         };
         let client = Self {
             handle: Arc::new(Handle(shared)),
@@ -278,9 +291,12 @@ impl SharedClient {
         request: R,
         explicit: Option<Duration>,
     ) -> Result<R::Output, Error> {
-        let wait = request.reply_timeout();
         let reply = self.enqueue(&request)?;
-        let received = match self.shared().options.reply_deadline(wait, explicit) {
+        // The driver enforces the usual reply deadline for the whole
+        // connection (see "Timeouts" above); only a one-call override needs
+        // a timer here.
+        let explicit = explicit.map(|timeout| request.reply_timeout().resolve_explicit(timeout));
+        let received = match explicit {
             None => reply.await,
             Some(limit) => match self.watchdog.until(deadline_after(limit), reply).await {
                 Some(received) => received,
@@ -398,6 +414,10 @@ pub struct Driver<S> {
     write_timer: Option<Timer>,
     /// Bounds how long replies are awaited once every handle is gone.
     drain_timer: Option<Timer>,
+    /// The deadline of the oldest reply awaited, for the whole connection.
+    replies: ReplyWatch<Instant>,
+    /// Wakes the driver at that deadline; one timer for every handle.
+    reply_timer: Watchdog,
 }
 
 impl<S> fmt::Debug for Driver<S> {
@@ -479,6 +499,8 @@ where
                     if inner.dispatch(&mut self.rbuf).is_err() {
                         return Round::Finished;
                     }
+                    self.replies
+                        .update(inner.mux.connection(), &self.shared.options, Instant::now);
                 } else if inner.handles_gone && !self.unflushed {
                     if inner.mux.is_idle() {
                         return Round::Finished;
@@ -546,9 +568,12 @@ where
                 return Round::Finished;
             }
             Poll::Ready(Ok(_)) => {
-                if self.shared.lock().dispatch(&mut self.rbuf).is_err() {
+                let mut inner = self.shared.lock();
+                if inner.dispatch(&mut self.rbuf).is_err() {
                     return Round::Finished;
                 }
+                self.replies
+                    .update(inner.mux.connection(), &self.shared.options, Instant::now);
                 progress = true;
             }
             Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {
@@ -564,9 +589,18 @@ where
         }
 
         if progress {
-            Round::Progress
-        } else {
-            Round::Idle
+            return Round::Progress;
         }
+        // Waiting: a reply later than its deadline fails the connection.
+        if let Some(deadline) = self.replies.deadline()
+            && self.reply_timer.poll_passed(cx, deadline).is_ready()
+        {
+            let late = Error::Timeout(self.replies.limit().unwrap_or_default());
+            self.shared
+                .lock()
+                .fail(ProtocolError::Abandoned, Some(late));
+            return Round::Finished;
+        }
+        Round::Idle
     }
 }

@@ -260,7 +260,11 @@ fn dropped_recv_keeps_the_reply_for_the_next() {
         assert!(client.is_open());
 
         let mut producer = Client::connect(&server.url()).await.unwrap();
-        let id = producer.put("late", PutOptions::default()).await.unwrap().id;
+        let id = producer
+            .put("late", PutOptions::default())
+            .await
+            .unwrap()
+            .id;
         let (token, reply) = client.recv().await.unwrap();
         assert_eq!(token, reserve);
         let job = cmd::Reserve::from_response(reply).unwrap();

@@ -208,6 +208,42 @@ fn a_timeout_closes_the_connection_for_every_call_in_flight() {
     });
 }
 
+/// Without a one-call override, the driver's one deadline for the oldest
+/// reply fails the connection: that call gets the timeout, the others the
+/// broken connection, all within the read timeout and a margin.
+#[test]
+fn a_late_reply_fails_every_call_after_the_read_timeout() {
+    smol::block_on(async {
+        let (peer, _lines) = silent_peer();
+        let options = Options::default().read_timeout(Duration::from_millis(300));
+        let client = SharedClient::connect_with(&peer.url(), options)
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let calls: Vec<_> = (0..5)
+            .map(|i| {
+                let mut handle = client.clone();
+                smol::spawn(
+                    async move { handle.put(format!("job {i}"), PutOptions::default()).await },
+                )
+            })
+            .collect();
+        let mut timeouts = 0;
+        for call in calls {
+            let error = call.await.unwrap_err();
+            assert!(error.outcome_unknown(), "{error}");
+            timeouts += usize::from(matches!(error, Error::Timeout(_)));
+        }
+        assert_eq!(timeouts, 1);
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(290) && waited < Duration::from_millis(1300),
+            "{waited:?}"
+        );
+        assert!(!client.is_open());
+    });
+}
+
 #[test]
 fn dropped_calls_are_answered_in_order() {
     smol::block_on(async {

@@ -88,6 +88,7 @@ pub mod lease;
 pub mod mux;
 pub mod options;
 pub mod replay;
+pub mod reply_watch;
 pub mod response;
 pub mod retry;
 pub mod stats;

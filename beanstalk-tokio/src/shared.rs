@@ -1,12 +1,14 @@
 //! One connection shared by many tasks: commands from every task are
 //! pipelined in FIFO order by a driver task.
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use proto::mux::Mux;
+use proto::reply_watch::ReplyWatch;
 use proto::{
     AsyncExecute, Endpoint, Error, Options, ProtocolError, Request, Response, Tube, WriteBuf,
 };
@@ -41,6 +43,15 @@ const READ_SIZE: usize = 64 * 1024;
 /// refuses `reserve` and `reserve-with-timeout` above 0 with
 /// [`CommandError::WouldBlockShared`](proto::CommandError::WouldBlockShared); reserve on a [`crate::Client`] of its
 /// own. `reserve-with-timeout 0` (answered at once) is allowed.
+///
+/// # Timeouts
+/// Replies come back in send order, so the driver watches one deadline for
+/// the whole connection: the oldest unanswered command's, counted from
+/// when it became the oldest, with that command's timeout (the read
+/// timeout, or the server-side wait plus the read timeout). A reply later
+/// than that fails the connection; the late command's caller gets
+/// [`Error::Timeout`]. One timer serves every handle, so a call costs no
+/// timer of its own.
 ///
 /// # Cancellation and failures
 /// Dropping a call's future is always safe: its reply is read in order and
@@ -166,7 +177,6 @@ impl SharedClient {
     }
 
     async fn run<R: Request>(&mut self, request: R) -> Result<R::Output, Error> {
-        let wait = request.reply_timeout();
         let (waiter, reply) = oneshot::channel();
         // Encoding under the lock keeps the handle's `use` and its command together.
         self.handle
@@ -174,17 +184,9 @@ impl SharedClient {
             .lock()
             .enqueue(&mut self.tube, &request, waiter)?;
         self.shared().wake.notify_one();
-        let received = match self.shared().options.reply_deadline(wait, None) {
-            Some(limit) => match tokio::time::timeout(limit, reply).await {
-                Ok(received) => received,
-                Err(_) => {
-                    self.shared().fail(None);
-                    return Err(Error::Timeout(limit));
-                }
-            },
-            None => reply.await,
-        };
-        // A dropped waiter means the driver stopped without answering.
+        // The driver enforces the reply deadline (see "Timeouts" above); a
+        // dropped waiter means it stopped without answering.
+        let received = reply.await;
         let response = received.unwrap_or(Err(Error::Protocol(ProtocolError::Abandoned)))?;
         R::from_response(response)
     }
@@ -223,8 +225,12 @@ async fn drive(shared: Arc<Shared>, stream: Stream) {
     let mut rbuf = BytesMut::with_capacity(READ_SIZE);
     let mut out = WriteBuf::new();
     let options = shared.options;
+    let mut replies = ReplyWatch::<Instant>::default();
+    // The current write must progress by then.
+    let mut write_deadline = None;
     // Once every handle is gone, replies still due are awaited this long.
     let mut drain_deadline = None;
+    let mut timer = Timer::new();
     loop {
         if !out.has_remaining() {
             let mut mux = shared.lock();
@@ -232,10 +238,14 @@ async fn drive(shared: Arc<Shared>, stream: Stream) {
                 break;
             }
             mux.take_output(&mut out);
-            // `quit` completes without bytes from the server: maybe now.
-            if out.has_remaining() && mux.dispatch(&mut rbuf, deliver).is_err() {
-                break;
+            if out.has_remaining() {
+                write_deadline = Some(Instant::now() + options.write_timeout);
+                // `quit` completes without bytes from the server: maybe now.
+                if mux.dispatch(&mut rbuf, deliver).is_err() {
+                    break;
+                }
             }
+            replies.update(mux.connection(), &options, Instant::now);
             if shared.handles_gone.load(Ordering::Acquire) && !out.has_remaining() {
                 if mux.is_idle() {
                     break;
@@ -243,8 +253,11 @@ async fn drive(shared: Arc<Shared>, stream: Stream) {
                 drain_deadline.get_or_insert_with(|| Instant::now() + options.read_timeout);
             }
         }
-        let write_deadline = Instant::now() + options.write_timeout;
-        let drain_at = drain_deadline.unwrap_or_else(|| Instant::now() + FAR_FUTURE);
+        let writing = write_deadline.filter(|_| out.has_remaining());
+        let next = [writing, replies.deadline(), drain_deadline]
+            .into_iter()
+            .flatten()
+            .min();
         tokio::select! {
             read = read_some(&mut reader, &mut rbuf) => {
                 let mut mux = shared.lock();
@@ -257,6 +270,7 @@ async fn drive(shared: Arc<Shared>, stream: Stream) {
                         if mux.dispatch(&mut rbuf, deliver).is_err() {
                             break;
                         }
+                        replies.update(mux.connection(), &options, Instant::now);
                     }
                     Err(error) => {
                         mux.fail(ProtocolError::Abandoned, Some(Error::Io(error)), deliver);
@@ -265,22 +279,65 @@ async fn drive(shared: Arc<Shared>, stream: Stream) {
                 }
             }
             written = write_some(&mut writer, &out), if out.has_remaining() => match written {
-                Ok(n) => out.advance(n),
+                Ok(n) => {
+                    out.advance(n);
+                    write_deadline = Some(Instant::now() + options.write_timeout);
+                }
                 Err(error) => {
                     shared.fail(Some(Error::Io(error)));
                     break;
                 }
             },
-            () = tokio::time::sleep_until(write_deadline), if out.has_remaining() => {
-                shared.fail(Some(Error::Timeout(options.write_timeout)));
-                break;
-            }
-            () = tokio::time::sleep_until(drain_at), if drain_deadline.is_some() => {
-                shared.fail(Some(Error::Timeout(options.read_timeout)));
-                break;
+            () = timer.wait_until(next), if next.is_some() => {
+                let now = Instant::now();
+                let late = if writing.is_some_and(|at| at <= now) {
+                    Some(options.write_timeout)
+                } else if replies.deadline().is_some_and(|at| at <= now) {
+                    replies.limit()
+                } else if drain_deadline.is_some_and(|at| at <= now) {
+                    Some(options.read_timeout)
+                } else {
+                    None // armed for an earlier deadline: look again
+                };
+                if let Some(limit) = late {
+                    shared.fail(Some(Error::Timeout(limit)));
+                    break;
+                }
             }
             () = shared.wake.notified(), if !out.has_remaining() => {}
         }
+    }
+}
+
+/// One timer for every deadline of the driver, kept armed from one wait to
+/// the next: registering a timer per command or per write costs the
+/// runtime's timer wheel a lock and an insertion each time. It is moved
+/// only when a deadline comes before the armed one; armed too early, it
+/// fires and the driver looks again.
+struct Timer {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    armed: Option<Instant>,
+}
+
+impl Timer {
+    fn new() -> Self {
+        Self {
+            sleep: Box::pin(tokio::time::sleep_until(Instant::now() + FAR_FUTURE)),
+            armed: None,
+        }
+    }
+
+    /// Waits until the timer fires, armed no later than `deadline`.
+    async fn wait_until(&mut self, deadline: Option<Instant>) {
+        let Some(deadline) = deadline else {
+            return std::future::pending().await;
+        };
+        if self.armed.is_none_or(|armed| armed > deadline) {
+            self.sleep.as_mut().reset(deadline);
+            self.armed = Some(deadline);
+        }
+        self.sleep.as_mut().await;
+        self.armed = None;
     }
 }
 

@@ -82,6 +82,7 @@ async fn a_timeout_fails_every_call_in_flight_and_closes() {
         .await
         .unwrap();
     proxy.stall_now();
+    let started = std::time::Instant::now();
     let calls: Vec<_> = (0..10)
         .map(|i| {
             let mut handle = client.clone();
@@ -92,10 +93,20 @@ async fn a_timeout_fails_every_call_in_flight_and_closes() {
             })
         })
         .collect();
+    let mut timeouts = 0;
     for call in calls {
         let error = call.await.unwrap().unwrap_err();
         assert!(error.outcome_unknown(), "{error}");
+        timeouts += usize::from(matches!(error, Error::Timeout(_)));
     }
+    // The oldest call's reply was late: it gets the timeout, the others
+    // the broken connection, all within the read timeout and a margin.
+    assert_eq!(timeouts, 1);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(290) && waited < Duration::from_millis(1300),
+        "{waited:?}"
+    );
     assert!(!client.is_open());
     assert!(
         client

@@ -1,0 +1,90 @@
+//! One reply deadline for a whole connection, for drivers that serve many
+//! callers.
+//!
+//! Replies come back in send order, so a connection is late exactly when
+//! its oldest unanswered command is. A driver that watches that one
+//! deadline needs one timer for the connection instead of one per caller,
+//! and reads the clock once per batch of replies rather than once per
+//! command. The clock stays the driver's: any instant type that can add a
+//! [`Duration`] will do.
+
+use core::ops::Add;
+use core::time::Duration;
+
+use crate::{Connection, Options, Token};
+
+/// The deadline of the reply a connection's driver waits for next.
+///
+/// Call [`ReplyWatch::update`] whenever commands were queued or replies
+/// handed out; it starts a fresh deadline each time a different command
+/// becomes the oldest in flight, measured from that moment with the
+/// command's own timeout ([`Options::reply_deadline`]).
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use beanstalk_proto::reply_watch::ReplyWatch;
+/// use beanstalk_proto::{cmd, Connection, Options, WriteBuf};
+///
+/// let options = Options::default();
+/// let mut conn = Connection::new(options.config);
+/// let mut watch = ReplyWatch::default();
+/// let now = Instant::now();
+/// assert_eq!(watch.update(&conn, &options, || now), None); // nothing awaited
+///
+/// conn.send(&cmd::Stats, &mut WriteBuf::new())?;
+/// assert_eq!(watch.update(&conn, &options, || now), Some(now + Duration::from_secs(5)));
+/// // The same command is still the oldest: the deadline stands.
+/// let later = now + Duration::from_secs(1);
+/// assert_eq!(watch.update(&conn, &options, || later), Some(now + Duration::from_secs(5)));
+/// # Ok::<(), beanstalk_proto::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ReplyWatch<T> {
+    /// The command the deadline belongs to.
+    head: Option<Token>,
+    limit: Option<Duration>,
+    deadline: Option<T>,
+}
+
+impl<T> Default for ReplyWatch<T> {
+    fn default() -> Self {
+        Self {
+            head: None,
+            limit: None,
+            deadline: None,
+        }
+    }
+}
+
+impl<T: Copy + Add<Duration, Output = T>> ReplyWatch<T> {
+    /// The deadline of the oldest reply `conn` waits for: `None` when
+    /// nothing is in flight or that command may wait without limit.
+    /// `now` is only called when the oldest command changed.
+    pub fn update(
+        &mut self,
+        conn: &Connection,
+        options: &Options,
+        now: impl FnOnce() -> T,
+    ) -> Option<T> {
+        let head = conn.next_token();
+        if head != self.head {
+            self.head = head;
+            self.limit = conn
+                .next_reply_timeout()
+                .and_then(|wait| options.reply_deadline(wait, None));
+            self.deadline = self.limit.map(|limit| now() + limit);
+        }
+        self.deadline
+    }
+
+    /// The deadline last computed, without looking at the connection.
+    pub fn deadline(&self) -> Option<T> {
+        self.deadline
+    }
+
+    /// The timeout that deadline was computed with: what a driver reports
+    /// in [`crate::Error::Timeout`] when it passes.
+    pub fn limit(&self) -> Option<Duration> {
+        self.limit
+    }
+}
