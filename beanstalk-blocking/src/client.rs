@@ -4,7 +4,7 @@ use std::io::{self, IoSlice, Read, Write};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use proto::batch::Batch;
+use proto::batch::Run;
 use proto::{
     Connection, Endpoint, Error, Execute, Options, ProtocolError, Request, Response, Session,
     Token, WriteBuf,
@@ -137,9 +137,10 @@ impl Client {
         Ok(())
     }
 
-    /// Sends every request pipelined, with at most
-    /// [`proto::batch::MAX_UNANSWERED_BYTES`] unanswered at a time, and
-    /// returns each one's result in order.
+    /// Sends every request pipelined, within the window of
+    /// [`proto::batch::Batch`] (128 KiB of commands unanswered, or 256 KiB
+    /// and 4,096 commands for those with one-line replies such as `put`),
+    /// and returns each one's result in order.
     ///
     /// A failing item does not stop the others. If the connection fails,
     /// the item being waited for gets the error, items already sent get
@@ -164,40 +165,12 @@ impl Client {
         R: Request,
         I: IntoIterator<Item = R>,
     {
-        let mut requests = requests.into_iter().peekable();
-        let mut batch = Batch::with_capacity(requests.size_hint().0);
-        while requests.peek().is_some() || batch.is_waiting() {
-            while batch.should_send() {
-                let Some(request) = requests.next() else {
-                    break;
-                };
-                batch.send(&mut self.conn, &request, &mut self.wbuf);
-            }
-            if let Err(error) = self.flush() {
-                batch.fail(&self.conn, error);
-                continue;
-            }
-            if !batch.is_waiting() {
-                continue;
-            }
-            // Wait for one reply, then take every reply already read.
-            let mut reply = self.next_response(None).map(Some);
-            loop {
-                match reply {
-                    Ok(Some((token, response))) => batch.answer(token, response),
-                    Ok(None) => break,
-                    Err(error) => {
-                        batch.fail(&self.conn, error);
-                        break;
-                    }
-                }
-                if !batch.is_waiting() {
-                    break;
-                }
-                reply = self.poll_buffered();
-            }
+        let mut run = Run::new(requests);
+        while run.fill(&mut self.conn, &mut self.wbuf) {
+            let reply = self.recv();
+            run.answer(&self.conn, reply);
         }
-        batch.finish()
+        run.finish()
     }
 
     /// Queues `request` for a hand-made pipeline and returns its token;

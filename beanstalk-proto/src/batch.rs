@@ -30,6 +30,7 @@
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+use core::iter::Peekable;
 
 use bytes::Buf;
 
@@ -39,8 +40,27 @@ use crate::error::{Error, ProtocolError};
 use crate::response::Response;
 use crate::write_buf::WriteBuf;
 
-/// The most bytes of commands a batch keeps sent but unanswered.
+/// The most bytes of commands a batch keeps sent but unanswered, when
+/// their replies may carry bodies (`reserve`, `peek`, `stats`...).
+///
+/// beanstalkd stops reading a connection while it cannot write a reply,
+/// and it reads commands a line at a time, so every unanswered command
+/// must fit the buffers between client and server or a client that writes
+/// everything before reading would wait forever: 128 KiB fits the kernel's
+/// default receive buffer.
 pub const MAX_UNANSWERED_BYTES: usize = 128 * 1024;
+
+/// The most bytes of commands unanswered when every reply is one short
+/// line ([`CommandKind::has_short_reply`](crate::cmd::CommandKind::has_short_reply)):
+/// the server then never blocks on its replies as long as they fit the
+/// client's receive buffer, which [`MAX_SHORT_REPLIES`] ensures. A larger
+/// window means fewer, larger writes: two 60 KB puts per write instead of
+/// one.
+pub const MAX_UNANSWERED_SHORT_REPLY_BYTES: usize = 256 * 1024;
+
+/// The most commands with short replies unanswered: 4,096 replies of at
+/// most 31 bytes fit a 128 KiB receive buffer.
+pub const MAX_SHORT_REPLIES: usize = 4096;
 
 /// Results of a pipelined batch of one kind of request.
 #[derive(Debug)]
@@ -52,6 +72,11 @@ pub struct Batch<R: Request> {
     /// Cleared when the cap is reached, set again once half of it is
     /// answered; see [`Batch::should_send`].
     refilling: bool,
+    /// The byte cap: [`MAX_UNANSWERED_BYTES`] or, for commands with short
+    /// replies, [`MAX_UNANSWERED_SHORT_REPLY_BYTES`].
+    cap: usize,
+    /// The most commands unanswered.
+    max_waiting: usize,
 }
 
 impl<R: Request> Batch<R> {
@@ -62,6 +87,16 @@ impl<R: Request> Batch<R> {
             waiting: VecDeque::new(),
             unanswered_bytes: 0,
             refilling: true,
+            cap: if R::KIND.has_short_reply() {
+                MAX_UNANSWERED_SHORT_REPLY_BYTES
+            } else {
+                MAX_UNANSWERED_BYTES
+            },
+            max_waiting: if R::KIND.has_short_reply() {
+                MAX_SHORT_REPLIES
+            } else {
+                usize::MAX
+            },
         }
     }
 
@@ -73,11 +108,11 @@ impl<R: Request> Batch<R> {
             Ok(token) => {
                 let size = dst.remaining().saturating_sub(before);
                 self.unanswered_bytes += size;
-                if self.unanswered_bytes >= MAX_UNANSWERED_BYTES {
-                    self.refilling = false;
-                }
                 self.waiting.push_back((token, self.results.len(), size));
                 self.results.push(None);
+                if !self.can_send() {
+                    self.refilling = false;
+                }
             }
             Err(error) => self.results.push(Some(Err(error.into()))),
         }
@@ -85,20 +120,20 @@ impl<R: Request> Batch<R> {
 
     /// Whether more may be sent before reading replies.
     pub fn can_send(&self) -> bool {
-        self.unanswered_bytes < MAX_UNANSWERED_BYTES
+        self.unanswered_bytes < self.cap && self.waiting.len() < self.max_waiting
     }
 
-    /// Whether to send more now: like [`Batch::can_send`], but once the
-    /// cap was reached, only after half of it has been answered, or after
-    /// the answer to a large command (16 KiB or more).
+    /// Whether to send more now: like [`Batch::can_send`], but once a cap
+    /// was reached, only after half of it has been answered, or when fewer
+    /// than two commands are left waiting.
     ///
     /// A driver that tops up whenever a reply frees room writes one command
     /// per reply it reads, and a reader that keeps up with the server then
     /// wakes for every reply: a syscall pair per small command. Refilling
     /// from half the cap writes tens of kilobytes at a time while the server
-    /// still has the other half to work on, so it never runs dry. A large
-    /// command is worth its own write, and waiting for half the cap would
-    /// leave the server a single one to work on.
+    /// still has the other half to work on, so it never runs dry. Large
+    /// commands fill the cap with a few, and half of it may be a single one:
+    /// then the server gets the next as soon as it has only one to work on.
     ///
     /// ```
     /// use beanstalk_proto::{batch::Batch, cmd::Delete, Connection, WriteBuf};
@@ -110,7 +145,7 @@ impl<R: Request> Batch<R> {
     ///     id += 1;
     ///     batch.send(&mut conn, &Delete::new(id), &mut out);
     /// }
-    /// assert!(!batch.can_send()); // full: 128 KiB of deletes unanswered
+    /// assert!(!batch.can_send()); // full: 4,096 deletes unanswered
     /// # Ok::<(), beanstalk_proto::ProtocolError>(())
     /// ```
     pub fn should_send(&self) -> bool {
@@ -132,11 +167,11 @@ impl<R: Request> Batch<R> {
         {
             if let Some((_, slot, size)) = self.waiting.pop_front() {
                 self.unanswered_bytes -= size;
-                // Half the cap is free, or a large command's answer freed
-                // room worth a write of its own (waiting for half the cap
-                // would leave the server one large command to work on).
-                if self.unanswered_bytes <= MAX_UNANSWERED_BYTES / 2
-                    || size >= MAX_UNANSWERED_BYTES / 8
+                // Half the cap is free, or the server is down to its last
+                // command (large ones fill the cap with a few).
+                if (self.unanswered_bytes <= self.cap / 2
+                    && self.waiting.len() <= self.max_waiting / 2)
+                    || self.waiting.len() < 2
                 {
                     self.refilling = true;
                 }
@@ -172,5 +207,92 @@ impl<R: Request> Batch<R> {
             .into_iter()
             .map(|slot| slot.unwrap_or(Err(Error::Protocol(ProtocolError::Abandoned))))
             .collect()
+    }
+}
+
+/// A whole `execute_many`: the requests still to send and the [`Batch`]
+/// of those sent, so that every adapter's loop around its own I/O is the
+/// same four lines.
+///
+/// [`Run::fill`] queues what the window allows and says whether a reply is
+/// due; the adapter then gets the next reply its usual way (one already
+/// read, or write what is queued and read) and hands the outcome to
+/// [`Run::answer`]. A failed connection fails the items in flight and,
+/// through the connection's sticky state, every item not sent yet.
+///
+/// ```
+/// use beanstalk_proto::{batch::Run, cmd::Delete, Connection, WriteBuf};
+///
+/// let (mut conn, mut out) = (Connection::default(), WriteBuf::new());
+/// let mut input = bytes::BytesMut::from(&b"DELETED\r\nNOT_FOUND\r\n"[..]);
+/// let mut run = Run::new([Delete::new(1), Delete::new(2)]);
+/// while run.fill(&mut conn, &mut out) {
+///     // An adapter writes `out` here and reads until a reply is complete.
+///     let reply = conn.poll_response(&mut input).map(Option::unwrap);
+///     run.answer(&conn, reply.map_err(Into::into));
+/// }
+/// let results = run.finish();
+/// assert!(results[0].is_ok());
+/// assert!(matches!(results[1], Err(beanstalk_proto::Error::NotFound)));
+/// ```
+pub struct Run<R: Request, I: Iterator<Item = R>> {
+    requests: Peekable<I>,
+    batch: Batch<R>,
+}
+
+impl<R: Request, I: Iterator<Item = R>> core::fmt::Debug for Run<R, I> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Run")
+            .field(
+                "done",
+                &(self.batch.results.len() - self.batch.waiting.len()),
+            )
+            .field("waiting", &self.batch.waiting.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Request, I: Iterator<Item = R>> Run<R, I> {
+    /// A run over `requests`, nothing sent yet.
+    pub fn new(requests: impl IntoIterator<Item = R, IntoIter = I>) -> Self {
+        let requests = requests.into_iter().peekable();
+        let batch = Batch::with_capacity(requests.size_hint().0);
+        Self { requests, batch }
+    }
+
+    /// Encodes as many requests into `dst` as the window allows (see
+    /// [`Batch::should_send`]). Returns whether a reply is due: `false`
+    /// once every request has its result.
+    pub fn fill(&mut self, conn: &mut Connection, dst: &mut WriteBuf) -> bool {
+        loop {
+            while self.batch.should_send() {
+                let Some(request) = self.requests.next() else {
+                    break;
+                };
+                self.batch.send(conn, &request, dst);
+            }
+            if self.batch.is_waiting() {
+                return true;
+            }
+            // Nothing in flight: every request so far was refused before
+            // sending. Go on with the rest, or stop.
+            if self.requests.peek().is_none() {
+                return false;
+            }
+        }
+    }
+
+    /// Hands over the next reply, or the error that broke the connection
+    /// while waiting for it.
+    pub fn answer(&mut self, conn: &Connection, reply: Result<(Token, Response), Error>) {
+        match reply {
+            Ok((token, response)) => self.batch.answer(token, response),
+            Err(error) => self.batch.fail(conn, error),
+        }
+    }
+
+    /// The results, in the order the requests were given.
+    pub fn finish(self) -> Vec<Result<R::Output, Error>> {
+        self.batch.finish()
     }
 }

@@ -1,73 +1,112 @@
-//! `Batch::should_send`: fill to the cap, then refill only from half of it.
+//! `Batch::should_send`: fill to a cap, then refill only from half of it.
 
-use beanstalk_proto::batch::{Batch, MAX_UNANSWERED_BYTES};
-use beanstalk_proto::cmd::Delete;
-use beanstalk_proto::{Connection, WriteBuf};
+use beanstalk_proto::batch::{
+    Batch, MAX_SHORT_REPLIES, MAX_UNANSWERED_BYTES, MAX_UNANSWERED_SHORT_REPLY_BYTES,
+};
+use beanstalk_proto::cmd::{Delete, Peek, Put};
+use beanstalk_proto::{Connection, PutOptions, Request, WriteBuf};
 use bytes::BytesMut;
 
-/// Feeds one `DELETED` reply to the oldest command in flight.
-fn answer_one(batch: &mut Batch<Delete>, conn: &mut Connection) {
-    let mut input = BytesMut::from(&b"DELETED\r\n"[..]);
+/// Feeds `reply` to the oldest command in flight.
+fn answer_one<R: Request>(batch: &mut Batch<R>, conn: &mut Connection, reply: &[u8]) {
+    let mut input = BytesMut::from(reply);
     let (token, reply) = conn.poll_response(&mut input).unwrap().unwrap();
     batch.answer(token, reply);
 }
 
+/// Sends `request(n)` for n = 0, 1, ... while the batch says it is worth
+/// it; returns how many went.
+fn send_while_worth_it<R: Request>(
+    batch: &mut Batch<R>,
+    conn: &mut Connection,
+    out: &mut WriteBuf,
+    mut request: impl FnMut() -> R,
+) -> usize {
+    let mut sent = 0;
+    while batch.should_send() {
+        batch.send(conn, &request(), out);
+        sent += 1;
+    }
+    sent
+}
+
+/// Commands whose replies may carry bodies stop at 128 KiB unanswered and
+/// refill once half of that is answered, up to the cap again.
 #[test]
-fn refills_from_half_the_cap() {
+fn body_replies_refill_from_half_the_byte_cap() {
     let (mut conn, mut out) = (Connection::default(), WriteBuf::new());
     let mut batch = Batch::with_capacity(100_000);
-    let mut id = 1_000_000; // "delete 100000N\r\n": 16 bytes each
-    let mut send_while_worth_it = |batch: &mut Batch<Delete>, conn: &mut Connection| {
-        let mut sent = 0;
-        while batch.should_send() {
-            id += 1;
-            batch.send(conn, &Delete::new(id), &mut out);
-            sent += 1;
-        }
-        sent
-    };
-    let sent = send_while_worth_it(&mut batch, &mut conn);
-    assert_eq!(sent, MAX_UNANSWERED_BYTES.div_ceil(16));
+    let peek = || Peek::new(1_000_000); // "peek 1000000\r\n": 14 bytes
+    let sent = send_while_worth_it(&mut batch, &mut conn, &mut out, peek);
+    assert_eq!(sent, MAX_UNANSWERED_BYTES.div_ceil(14));
     assert!(!batch.can_send());
 
     // One answer frees room, but not enough to be worth a write.
-    answer_one(&mut batch, &mut conn);
+    answer_one(&mut batch, &mut conn, b"NOT_FOUND\r\n");
     assert!(batch.can_send() && !batch.should_send());
     let mut answered = 1;
     while !batch.should_send() {
-        answer_one(&mut batch, &mut conn);
+        answer_one(&mut batch, &mut conn, b"NOT_FOUND\r\n");
         answered += 1;
     }
-    let unanswered = (sent - answered) * 16;
+    let unanswered = (sent - answered) * 14;
     assert!(unanswered <= MAX_UNANSWERED_BYTES / 2, "{unanswered}");
-    assert!(unanswered + 16 > MAX_UNANSWERED_BYTES / 2, "{unanswered}");
+    assert!(unanswered + 14 > MAX_UNANSWERED_BYTES / 2, "{unanswered}");
 
     // The refill goes on up to the cap again: one large write.
-    let refill = send_while_worth_it(&mut batch, &mut conn);
+    let refill = send_while_worth_it(&mut batch, &mut conn, &mut out, peek);
     assert_eq!(refill, answered);
     assert!(!batch.can_send());
 }
 
-/// Large commands (60 KB puts) refill as each is answered: waiting for half
-/// the cap would leave the server a single one to work on.
+/// Small commands with one-line replies stop at 4,096 unanswered (so their
+/// replies fit the client's receive buffer) and refill from half of that.
 #[test]
-fn large_commands_refill_at_once() {
-    use beanstalk_proto::PutOptions;
-    use beanstalk_proto::cmd::Put;
+fn short_replies_stop_at_the_command_cap() {
+    let (mut conn, mut out) = (Connection::default(), WriteBuf::new());
+    let mut batch = Batch::with_capacity(100_000);
+    let delete = || Delete::new(1_000_000); // 16 bytes: the byte cap is far
+    let sent = send_while_worth_it(&mut batch, &mut conn, &mut out, delete);
+    assert_eq!(sent, MAX_SHORT_REPLIES);
+    assert!(sent * 16 < MAX_UNANSWERED_SHORT_REPLY_BYTES);
+    let mut answered = 0;
+    while !batch.should_send() {
+        answer_one(&mut batch, &mut conn, b"DELETED\r\n");
+        answered += 1;
+    }
+    assert_eq!(answered, MAX_SHORT_REPLIES / 2);
+}
 
+/// Large puts fill the 256 KiB cap with five; the refill waits until half
+/// of it is free, so each write carries several, while the server still
+/// has two to work on.
+#[test]
+fn large_puts_refill_several_at_a_time() {
     let body = vec![b'x'; 60_000];
     let (mut conn, mut out) = (Connection::default(), WriteBuf::new());
     let mut batch: Batch<Put<'_>> = Batch::with_capacity(10);
-    let put = Put::new(&body[..], PutOptions::default()).unwrap();
-    while batch.should_send() {
-        batch.send(&mut conn, &put, &mut out);
+    let put = || Put::new(&body[..], PutOptions::default()).unwrap();
+    let sent = send_while_worth_it(&mut batch, &mut conn, &mut out, put);
+    assert_eq!(sent, MAX_UNANSWERED_SHORT_REPLY_BYTES.div_ceil(60_017));
+    for left in (3..sent).rev() {
+        answer_one(&mut batch, &mut conn, b"INSERTED 1\r\n");
+        assert!(!batch.should_send(), "{left} puts still waiting");
     }
-    assert!(!batch.can_send()); // three puts, about 180 KB
-    let mut input = BytesMut::from(&b"INSERTED 1\r\n"[..]);
-    let (token, reply) = conn.poll_response(&mut input).unwrap().unwrap();
-    batch.answer(token, reply);
-    assert!(
-        batch.should_send(),
-        "one answered 60 KB put is worth a refill"
-    );
+    answer_one(&mut batch, &mut conn, b"INSERTED 1\r\n");
+    assert!(batch.should_send(), "two puts left: time to refill");
+    assert_eq!(send_while_worth_it(&mut batch, &mut conn, &mut out, put), 3);
+}
+
+/// A command larger than half the cap goes alone, and the next one goes as
+/// soon as the server is down to one.
+#[test]
+fn huge_commands_refill_when_one_is_left() {
+    let body = vec![b'x'; 200_000];
+    let config = beanstalk_proto::Config::default().max_job_size(1 << 20);
+    let (mut conn, mut out) = (Connection::new(config), WriteBuf::new());
+    let mut batch: Batch<Put<'_>> = Batch::with_capacity(10);
+    let put = || Put::new(&body[..], PutOptions::default()).unwrap();
+    assert_eq!(send_while_worth_it(&mut batch, &mut conn, &mut out, put), 2);
+    answer_one(&mut batch, &mut conn, b"INSERTED 1\r\n");
+    assert!(batch.should_send());
 }

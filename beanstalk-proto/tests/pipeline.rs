@@ -631,8 +631,8 @@ fn batch_results_come_back_in_request_order() {
 
 #[test]
 fn batch_bounds_unanswered_bytes_and_reports_failures() {
-    use beanstalk_proto::batch::{Batch, MAX_UNANSWERED_BYTES};
-    assert_eq!(MAX_UNANSWERED_BYTES, 128 * 1024);
+    use beanstalk_proto::batch::{Batch, MAX_UNANSWERED_SHORT_REPLY_BYTES};
+    assert_eq!(MAX_UNANSWERED_SHORT_REPLY_BYTES, 256 * 1024); // puts have short replies
     let config = Config::default().max_job_size(1 << 20);
     let mut conn = Connection::new(config);
     let mut out = WriteBuf::new();
@@ -663,7 +663,21 @@ fn batch_bounds_unanswered_bytes_and_reports_failures() {
         &cmd::Put::new(&body, PutOptions::default()).unwrap(),
         &mut out,
     );
-    assert!(!batch.can_send(), "about 180,000 bytes unanswered");
+    assert!(batch.can_send(), "about 180,000 bytes unanswered");
+    batch.send(
+        &mut conn,
+        &cmd::Put::new(&body, PutOptions::default()).unwrap(),
+        &mut out,
+    );
+    batch.send(
+        &mut conn,
+        &cmd::Put::new(&body, PutOptions::default()).unwrap(),
+        &mut out,
+    );
+    assert!(
+        !batch.can_send(),
+        "about 300,000 bytes unanswered: past the 256 KiB cap"
+    );
     let mut src = BytesMut::from(&b"INSERTED 1\r\n"[..]);
     let (token, reply) = conn.poll_response(&mut src).unwrap().unwrap();
     batch.answer(token, reply);
@@ -676,7 +690,7 @@ fn batch_bounds_unanswered_bytes_and_reports_failures() {
     batch.fail(&conn, Error::Protocol(err));
     assert!(!batch.is_waiting());
     let results = batch.finish();
-    assert_eq!(results.len(), 4);
+    assert_eq!(results.len(), 6);
     assert!(matches!(&results[0], Ok(r) if r.id == 1 && !r.buried));
     assert!(matches!(
         results[1],
@@ -686,10 +700,12 @@ fn batch_bounds_unanswered_bytes_and_reports_failures() {
         results[2],
         Err(Error::Command(CommandError::JobTooBig { .. }))
     ));
-    assert!(matches!(
-        results[3],
-        Err(Error::Protocol(ProtocolError::UnknownReply))
-    ));
+    for result in &results[3..] {
+        assert!(matches!(
+            result,
+            Err(Error::Protocol(ProtocolError::UnknownReply))
+        ));
+    }
 
     // Unanswered items left at finish are reported abandoned.
     let mut conn = Connection::default();

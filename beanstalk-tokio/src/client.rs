@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use proto::batch::Batch;
+use proto::batch::Run;
 use proto::{
     AsyncExecute, CommandError, Connection, Endpoint, Error, Options, ProtocolError, Request,
     Response, Session, Token, WriteBuf,
@@ -144,9 +144,10 @@ impl Client {
         Ok(())
     }
 
-    /// Sends every request pipelined, with at most
-    /// [`proto::batch::MAX_UNANSWERED_BYTES`] unanswered at a time, and
-    /// returns each one's result in order.
+    /// Sends every request pipelined, within the window of
+    /// [`proto::batch::Batch`] (128 KiB of commands unanswered, or 256 KiB
+    /// and 4,096 commands for those with one-line replies such as `put`),
+    /// and returns each one's result in order.
     ///
     /// A failing item does not stop the others. If the connection fails,
     /// the item being waited for gets the error, items already sent get a
@@ -177,41 +178,13 @@ impl Client {
         let Some(client) = guard.0.as_deref_mut() else {
             return Vec::new();
         };
-        let mut requests = requests.into_iter().peekable();
-        let mut batch = Batch::with_capacity(requests.size_hint().0);
-        while requests.peek().is_some() || batch.is_waiting() {
-            while batch.should_send() {
-                let Some(request) = requests.next() else {
-                    break;
-                };
-                batch.send(&mut client.conn, &request, &mut client.wbuf);
-            }
-            if let Err(error) = client.flush().await {
-                batch.fail(&client.conn, error);
-                continue;
-            }
-            if !batch.is_waiting() {
-                continue;
-            }
-            // Wait for one reply, then take every reply already read.
-            let mut reply = client.next_response(None).await.map(Some);
-            loop {
-                match reply {
-                    Ok(Some((token, response))) => batch.answer(token, response),
-                    Ok(None) => break,
-                    Err(error) => {
-                        batch.fail(&client.conn, error);
-                        break;
-                    }
-                }
-                if !batch.is_waiting() {
-                    break;
-                }
-                reply = client.poll_buffered();
-            }
+        let mut run = Run::new(requests);
+        while run.fill(&mut client.conn, &mut client.wbuf) {
+            let reply = client.recv().await;
+            run.answer(&client.conn, reply);
         }
         guard.0 = None;
-        batch.finish()
+        run.finish()
     }
 
     /// Queues `request` for a hand-made pipeline and returns its token;

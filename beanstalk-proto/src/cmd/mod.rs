@@ -281,6 +281,30 @@ impl CommandKind {
         )
     }
 
+    /// Whether every reply to the command is one short line, never a body
+    /// (at most 31 bytes: `INSERTED 18446744073709551615\r\n`): `put`,
+    /// `use`, `delete`, `release`, `bury`, `touch`, `watch`, `ignore`,
+    /// `kick`, `kick-job`, `pause-tube` and `quit`. A pipeline of these can
+    /// keep more unanswered, because the server never blocks writing their
+    /// replies.
+    pub const fn has_short_reply(self) -> bool {
+        matches!(
+            self,
+            Self::Put
+                | Self::Use
+                | Self::Delete
+                | Self::Release
+                | Self::Bury
+                | Self::Touch
+                | Self::Watch
+                | Self::Ignore
+                | Self::Kick
+                | Self::KickJob
+                | Self::PauseTube
+                | Self::Quit
+        )
+    }
+
     /// Whether the command acts on the tube in use (set by `use`): `put`,
     /// `kick`, the three state peeks and `list-tube-used`. A connection
     /// shared by tasks that use different tubes must `use` the right one
