@@ -13,7 +13,9 @@ use proto::{
     Response, Session, Token, WriteBuf,
 };
 
-use crate::io::{ReadScratch, Watchdog, deadline_after, poll_send};
+use proto::read_scratch::ReadScratch;
+
+use crate::io::{MAX_READ, Watchdog, deadline_after, poll_read_into, poll_send};
 use crate::stream::DefaultStream;
 
 /// A beanstalkd connection owned by one task.
@@ -170,7 +172,7 @@ where
             conn: Connection::new(options.config),
             rbuf: BytesMut::new(),
             wbuf: WriteBuf::new(),
-            scratch: ReadScratch::new(),
+            scratch: ReadScratch::new(MAX_READ),
             watchdog: Watchdog::default(),
             options,
             endpoint: None,
@@ -431,7 +433,7 @@ where
                 return Err(self.conn.closed_error().into());
             };
             let (scratch, rbuf) = (&mut self.scratch, &mut self.rbuf);
-            let reading = poll_fn(|cx| scratch.poll_read_into(io, cx, rbuf));
+            let reading = poll_fn(|cx| poll_read_into(scratch, io, cx, rbuf));
             match self.watchdog.until(at, reading).await {
                 None => return Err(self.fail_timeout(limit.unwrap_or_default())),
                 Some(Ok(0)) => {

@@ -13,71 +13,25 @@ use async_io::Timer;
 use bytes::{Buf, BytesMut};
 use futures_io::{AsyncRead, AsyncWrite};
 use proto::WriteBuf;
+use proto::read_scratch::ReadScratch;
 
-/// Reads ask for at least this much, and for up to [`MAX_READ`] while
-/// replies arrive faster than they are read.
-const MIN_READ: usize = 4 * 1024;
-const MAX_READ: usize = 64 * 1024;
+/// The most one read asks for, while replies arrive faster than they are
+/// read.
+pub(crate) const MAX_READ: usize = 64 * 1024;
 
 /// How many chunks of the write buffer go into one vectored write: a
 /// pipeline of small commands is one chunk, a large body adds two.
 const MAX_SLICES: usize = 8;
 
-/// Where one read lands before it is appended to the read buffer.
-///
-/// `futures-io` reads into an initialised `&mut [u8]`, and the spare
-/// capacity of a `BytesMut` is not initialised; handing it over would need
-/// `unsafe`, and zero-filling it before every poll would cost a memset per
-/// wake-up even when nothing arrives. A scratch buffer is zeroed once and
-/// costs one copy of the bytes actually read.
-#[derive(Debug)]
-pub(crate) struct ReadScratch {
-    buf: Vec<u8>,
-    /// How much the next read asks for.
-    size: usize,
-}
-
-impl ReadScratch {
-    pub(crate) fn new() -> Self {
-        Self {
-            buf: Vec::new(),
-            size: MIN_READ,
-        }
-    }
-
-    /// Polls one read from `io` and appends what arrived to `rbuf`. All
-    /// state changes happen inside the poll, so dropping the future that
-    /// polls this can never lose or duplicate bytes.
-    pub(crate) fn poll_read_into<S: AsyncRead + Unpin + ?Sized>(
-        &mut self,
-        io: &mut S,
-        cx: &mut Context<'_>,
-        rbuf: &mut BytesMut,
-    ) -> Poll<io::Result<usize>> {
-        if self.buf.len() < self.size {
-            self.buf.resize(self.size, 0);
-        }
-        let room = self.buf.get_mut(..self.size).unwrap_or_default();
-        let n = match Pin::new(io).poll_read(cx, room) {
-            Poll::Ready(Ok(n)) => n,
-            other => return other,
-        };
-        let Some(read) = room.get(..n) else {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "the stream reported reading more bytes than it was given room for",
-            )));
-        };
-        rbuf.extend_from_slice(read);
-        // Grow while reads fill the room (a pipeline's replies), shrink back
-        // once they don't, so an idle client keeps a small footprint.
-        self.size = if n >= self.size {
-            (n * 2).min(MAX_READ)
-        } else {
-            MIN_READ.max(self.size / 2)
-        };
-        Poll::Ready(Ok(n))
-    }
+/// Polls one read from `io` through `scratch` (the core's initialised read
+/// buffer) and appends what arrived to `rbuf`.
+pub(crate) fn poll_read_into<S: AsyncRead + Unpin + ?Sized>(
+    scratch: &mut ReadScratch,
+    io: &mut S,
+    cx: &mut Context<'_>,
+    rbuf: &mut BytesMut,
+) -> Poll<io::Result<usize>> {
+    scratch.poll_read_into(rbuf, |room| Pin::new(io).poll_read(cx, room))
 }
 
 /// Polls until everything in `out` is written and the stream flushed

@@ -19,7 +19,9 @@ use proto::{
     AsyncExecute, Endpoint, Error, Options, ProtocolError, Request, Response, Tube, WriteBuf,
 };
 
-use crate::io::{ReadScratch, Watchdog, deadline_after, poll_send};
+use proto::read_scratch::ReadScratch;
+
+use crate::io::{MAX_READ, Watchdog, deadline_after, poll_read_into, poll_send};
 
 /// How many rounds of reading and writing the driver does in one poll
 /// before it yields, so a busy connection cannot starve other tasks of its
@@ -235,7 +237,7 @@ impl SharedClient {
             io: Some(stream),
             shared: Arc::clone(&shared),
             rbuf: BytesMut::new(),
-            scratch: ReadScratch::new(),
+            scratch: ReadScratch::new(MAX_READ),
             out: WriteBuf::new(),
             unflushed: false,
             write_timer: None,
@@ -562,7 +564,7 @@ where
         }
 
         // Read, always: replies, but also an EOF or garbage while idle.
-        match self.scratch.poll_read_into(io, cx, &mut self.rbuf) {
+        match poll_read_into(&mut self.scratch, io, cx, &mut self.rbuf) {
             Poll::Ready(Ok(0)) => {
                 self.shared.lock().mux.end_of_stream(&self.rbuf, deliver);
                 return Round::Finished;

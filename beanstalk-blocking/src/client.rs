@@ -1,10 +1,12 @@
 //! The blocking client: drives a [`proto::Connection`] over a socket.
 
 use std::io::{self, IoSlice, Read, Write};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use proto::batch::Run;
+use proto::read_scratch::{MIN_READ, ReadScratch};
 use proto::{
     Connection, Endpoint, Error, Execute, Options, ProtocolError, Request, Response, Session,
     Token, WriteBuf,
@@ -12,9 +14,7 @@ use proto::{
 
 use crate::stream::Stream;
 
-/// Reads start this small, so a short reply costs little zeroing, and grow
-/// while reads keep filling the buffer.
-const MIN_READ: usize = 4 * 1024;
+/// The most one read asks for, while reads keep filling what they ask.
 const MAX_READ: usize = 256 * 1024;
 
 /// A blocking beanstalkd connection.
@@ -58,8 +58,8 @@ pub struct Client {
     endpoint: Endpoint,
     /// The read timeout last set on the socket, to skip redundant syscalls.
     socket_read_timeout: Option<Duration>,
-    /// How much to try to read next; adapts to the reply sizes seen.
-    read_size: usize,
+    /// Where reads land; sizes the next read from the reply sizes seen.
+    scratch: ReadScratch,
 }
 
 impl Client {
@@ -72,7 +72,7 @@ impl Client {
             options,
             endpoint,
             socket_read_timeout: None,
-            read_size: MIN_READ,
+            scratch: ReadScratch::new(MAX_READ),
         }
     }
 
@@ -328,13 +328,14 @@ impl Client {
             }
             self.socket_read_timeout = remaining;
         }
-        let start = self.rbuf.len();
-        self.rbuf.resize(start + self.read_size, 0);
-        let read = self
-            .stream
-            .read(self.rbuf.get_mut(start..).unwrap_or_default());
-        let n = *read.as_ref().unwrap_or(&0);
-        self.rbuf.truncate(start + n);
+        let stream = &mut self.stream;
+        let read = match self
+            .scratch
+            .poll_read_into(&mut self.rbuf, |room| Poll::Ready(stream.read(room)))
+        {
+            Poll::Ready(read) => read,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        };
         match read {
             Ok(0) => {
                 let error = match self.conn.handle_eof(&self.rbuf) {
@@ -344,14 +345,7 @@ impl Client {
                 self.stream.shutdown();
                 Err(error)
             }
-            Ok(n) => {
-                self.read_size = if n == self.read_size {
-                    (n * 2).min(MAX_READ)
-                } else {
-                    MIN_READ.max(self.read_size / 2)
-                };
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(error) if error.kind() == io::ErrorKind::Interrupted => Ok(()),
             // The socket's timeout ran out before the reply's deadline (or
             // the reply has none): read on.

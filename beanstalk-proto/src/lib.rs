@@ -87,6 +87,8 @@ pub mod frame;
 pub mod lease;
 pub mod mux;
 pub mod options;
+#[cfg(feature = "std")]
+pub mod read_scratch;
 pub mod replay;
 pub mod reply_watch;
 pub mod response;
