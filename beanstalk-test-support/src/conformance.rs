@@ -618,10 +618,13 @@ pub async fn killed_mid_reply<A: Adapter>() {
 
 /// Connection refused is a clear I/O error.
 pub async fn connection_refused<A: Adapter>() {
-    let address = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap()
-    };
+    // Bound but not listening: connections are refused, and while it is
+    // held no server of a test running alongside can take the port (a
+    // listener bound and dropped would leave the port free to be reused).
+    let closed = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let loopback: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    closed.bind(&loopback.into()).unwrap();
+    let address = closed.local_addr().unwrap().as_socket().unwrap();
     match A::connect(&address.to_string(), Settings::default()).await {
         Err(Error::Io(error)) => assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused),
         Err(other) => panic!("expected connection refused, got {other}"),
