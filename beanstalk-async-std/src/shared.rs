@@ -590,10 +590,8 @@ where
             Poll::Pending => {}
         }
 
-        if progress {
-            return Round::Progress;
-        }
-        // Waiting: a reply later than its deadline fails the connection.
+        // A reply later than its deadline fails the connection, even while
+        // callers keep the writes going.
         if let Some(deadline) = self.replies.deadline()
             && self.reply_timer.poll_passed(cx, deadline).is_ready()
         {
@@ -603,6 +601,10 @@ where
                 .fail(ProtocolError::Abandoned, Some(late));
             return Round::Finished;
         }
-        Round::Idle
+        if progress {
+            Round::Progress
+        } else {
+            Round::Idle
+        }
     }
 }
