@@ -10,10 +10,14 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use proto::api::{Blocking, now_or_never};
 use proto::retry::ReconnectPolicy;
 pub use proto::worker::{CounterSnapshot, Counters, FailurePolicy, Outcome, WorkerJob};
-use proto::worker::{FromWorkerSettings, WorkerSettings, touch_interval};
-use proto::{Commands, Error, Job, ReleaseOutcome, Tube, cmd};
+use proto::worker::{
+    FromWorkerSettings, WorkerSettings, settle, should_disconnect_after_failed_settle, subscribe,
+    touch_interval,
+};
+use proto::{Commands, Error, Job, ProtocolError, cmd};
 
 use crate::client::Closer;
 use crate::reconnecting::ReconnectingClient;
@@ -336,20 +340,17 @@ impl<H: Handler> Slot<H> {
     }
 
     fn watch(&mut self) -> Result<(), Error> {
-        for tube in &self.settings.tubes {
-            self.client.watch(tube)?;
-        }
-        if !self.settings.tubes.contains(&Tube::DEFAULT) {
-            self.client.ignore(Tube::DEFAULT)?;
-        }
-        Ok(())
+        let subscribed = now_or_never(subscribe(
+            &mut Blocking(&mut self.client),
+            &self.settings.tubes,
+        ));
+        subscribed.unwrap_or(Err(Error::Protocol(ProtocolError::Abandoned)))
     }
 
     fn count_reconnects(&mut self) {
-        let now = self.client.reconnects();
+        let total = self.client.reconnects();
         self.counters
-            .add_reconnects_n(now.saturating_sub(self.reconnects_counted));
-        self.reconnects_counted = now;
+            .add_reconnects_since(&mut self.reconnects_counted, total);
     }
 
     fn process(&mut self, job: Job) {
@@ -438,28 +439,18 @@ impl<H: Handler> Slot<H> {
     }
 
     fn settle(&mut self, id: u64, priority: u32, outcome: Outcome) {
-        let result = match outcome {
-            Outcome::Release { delay } => self
-                .client
-                .release(id, priority, Outcome::release_seconds(delay))
-                .map(|released| match released {
-                    ReleaseOutcome::Buried => self.counters.add_buried(),
-                    _ => self.counters.add_released(),
-                }),
-            Outcome::Bury => self
-                .client
-                .bury(id, priority)
-                .map(|()| self.counters.add_buried()),
-            _ => self
-                .client
-                .delete(id)
-                .map(|()| self.counters.add_succeeded()),
-        };
+        let settled = now_or_never(settle(
+            &mut Blocking(&mut self.client),
+            id,
+            priority,
+            outcome,
+            &self.counters,
+        ));
+        // Every step of a `Blocking` client completes at once.
+        let result = settled.unwrap_or(Err(Error::Protocol(ProtocolError::Abandoned)));
         self.count_reconnects();
         if let Err(error) = result {
-            if !error.is_connection_error()
-                && !matches!(error, Error::NotFound | Error::LeaseLost { .. })
-            {
+            if should_disconnect_after_failed_settle(&error) {
                 self.client.disconnect();
             }
             self.counters.add_lost();

@@ -43,6 +43,48 @@ pub trait AsyncExecute {
         R::Output: Send;
 }
 
+/// A blocking driver seen through [`AsyncCommands`]: each command runs to
+/// completion before its future is first polled. With [`now_or_never`] it
+/// lets code written once as `async fn`s over [`AsyncCommands`] (the worker
+/// steps in [`crate::worker`]) run on a blocking client.
+///
+/// ```
+/// use beanstalk_proto::api::{now_or_never, Blocking};
+/// use beanstalk_proto::{AsyncCommands, Error, Execute, Request};
+///
+/// struct Nothing;
+/// impl Execute for Nothing {
+///     fn execute<R: Request>(&mut self, _request: R) -> Result<R::Output, Error> {
+///         Err(Error::NotFound)
+///     }
+/// }
+/// let deleted = now_or_never(Blocking(&mut Nothing).delete(1));
+/// assert!(matches!(deleted, Some(Err(Error::NotFound))));
+/// ```
+#[derive(Debug)]
+pub struct Blocking<'a, E: ?Sized>(pub &'a mut E);
+
+impl<E: Execute + ?Sized> AsyncExecute for Blocking<'_, E> {
+    fn execute<R>(&mut self, request: R) -> impl Future<Output = Result<R::Output, Error>> + Send
+    where
+        R: Request + Send,
+        R::Output: Send,
+    {
+        core::future::ready(self.0.execute(request))
+    }
+}
+
+/// Polls `future` once and returns its output if it is ready then, as
+/// every future built only on [`Blocking`] commands is.
+pub fn now_or_never<F: Future>(future: F) -> Option<F::Output> {
+    let mut future = core::pin::pin!(future);
+    let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        core::task::Poll::Ready(output) => Some(output),
+        core::task::Poll::Pending => None,
+    }
+}
+
 /// Expands the table into the blocking and the async command traits.
 macro_rules! commands {
     ($(

@@ -28,6 +28,8 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use bytes::Bytes;
 
+use crate::api::AsyncCommands;
+use crate::cmd::ReleaseOutcome;
 use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::options::Options;
@@ -206,6 +208,84 @@ pub fn touch_interval(ttr: Duration) -> Duration {
     let half = ttr / 2;
     let early = ttr.saturating_sub(Duration::from_secs(2));
     half.min(early).max(ttr / 3)
+}
+
+/// Watches `tubes` and then ignores `default` unless it is one of them: a
+/// worker slot's subscription. (A reconnecting client restores it by
+/// itself after a reconnect.)
+///
+/// Written once over [`AsyncCommands`]; a blocking client runs it through
+/// [`crate::api::Blocking`].
+pub async fn subscribe<C>(client: &mut C, tubes: &[Tube]) -> Result<(), Error>
+where
+    C: AsyncCommands + ?Sized,
+{
+    for tube in tubes {
+        client.watch(tube).await?;
+    }
+    if !tubes.contains(&Tube::DEFAULT) {
+        client.ignore(Tube::DEFAULT).await?;
+    }
+    Ok(())
+}
+
+/// Deletes, releases or buries job `id` as `outcome` says, keeping its
+/// `priority`, and counts it in `counters` (`succeeded`, `released` or
+/// `buried`; a release the server turned into a bury counts as buried).
+///
+/// ```
+/// use beanstalk_proto::api::{now_or_never, Blocking};
+/// use beanstalk_proto::replay::Replay;
+/// use beanstalk_proto::worker::{settle, Counters, Outcome};
+/// use std::time::Duration;
+///
+/// let mut server = Replay::new(b"RELEASED\r\n");
+/// let counters = Counters::default();
+/// let outcome = Outcome::release(Duration::from_secs(3));
+/// let settled = now_or_never(settle(&mut Blocking(&mut server), 7, 100, outcome, &counters));
+/// assert!(matches!(settled, Some(Ok(()))));
+/// assert_eq!(server.sent(), b"release 7 100 3\r\n");
+/// assert_eq!(counters.snapshot().released, 1);
+/// ```
+pub async fn settle<C>(
+    client: &mut C,
+    id: JobId,
+    priority: u32,
+    outcome: Outcome,
+    counters: &Counters,
+) -> Result<(), Error>
+where
+    C: AsyncCommands + ?Sized,
+{
+    match outcome {
+        Outcome::Release { delay } => {
+            let released = client
+                .release(id, priority, Outcome::release_seconds(delay))
+                .await?;
+            match released {
+                ReleaseOutcome::Buried => counters.add_buried(),
+                _ => counters.add_released(),
+            }
+        }
+        Outcome::Bury => {
+            client.bury(id, priority).await?;
+            counters.add_buried();
+        }
+        Outcome::Delete => {
+            client.delete(id).await?;
+            counters.add_succeeded();
+        }
+    }
+    Ok(())
+}
+
+/// Whether a slot whose [`settle`] failed with `error` should drop its
+/// connection: the server could not do it (`OUT_OF_MEMORY`...) and still
+/// holds the job, and closing makes it release the job now rather than at
+/// the end of its time-to-run. After a broken connection, `NOT_FOUND` (the
+/// TTR ran out) or a lost lease, the server has the job back already.
+pub fn should_disconnect_after_failed_settle(error: &Error) -> bool {
+    !error.is_connection_error() && !matches!(error, Error::NotFound | Error::LeaseLost { .. })
 }
 
 /// A worker's validated settings, shared by all its slots: what every
@@ -490,6 +570,13 @@ mod counters {
         /// Adds `n` to `reconnects`.
         pub fn add_reconnects_n(&self, n: u64) {
             self.reconnects.fetch_add(n, Ordering::Relaxed);
+        }
+
+        /// Brings `reconnects` up to date with a client that has reconnected
+        /// `total` times so far, of which `counted` were added already.
+        pub fn add_reconnects_since(&self, counted: &mut u64, total: u64) {
+            self.add_reconnects_n(total.saturating_sub(*counted));
+            *counted = total;
         }
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use proto::retry::ReconnectPolicy;
 use proto::worker::{Counters, Outcome, touch_interval};
-use proto::{AsyncCommands, Error, Job, JobStats, ReleaseOutcome, Tube};
+use proto::{AsyncCommands, Error, Job, JobStats};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, sleep_until};
 
@@ -115,20 +115,13 @@ impl<H: Handler> Slot<H> {
 
     /// Watches the worker's tubes and ignores `default` unless it is one.
     async fn watch(&mut self) -> Result<(), Error> {
-        for tube in &self.settings.tubes {
-            self.client.watch(tube).await?;
-        }
-        if !self.settings.tubes.contains(&Tube::DEFAULT) {
-            self.client.ignore(Tube::DEFAULT).await?;
-        }
-        Ok(())
+        proto::worker::subscribe(&mut self.client, &self.settings.tubes).await
     }
 
     fn count_reconnects(&mut self) {
-        let now = self.client.reconnects();
+        let total = self.client.reconnects();
         self.counters
-            .add_reconnects_n(now.saturating_sub(self.reconnects_counted));
-        self.reconnects_counted = now;
+            .add_reconnects_since(&mut self.reconnects_counted, total);
     }
 
     /// Runs the handler for one reserved job and settles the job.
@@ -250,26 +243,8 @@ impl<H: Handler> Slot<H> {
 
     /// Deletes, releases or buries the job as `outcome` says.
     async fn settle(&mut self, id: u64, priority: u32, outcome: Outcome, stats: &JobStats) {
-        let result = match outcome {
-            Outcome::Release { delay } => self
-                .client
-                .release(id, priority, Outcome::release_seconds(delay))
-                .await
-                .map(|released| match released {
-                    ReleaseOutcome::Buried => self.counters.add_buried(),
-                    _ => self.counters.add_released(),
-                }),
-            Outcome::Bury => self
-                .client
-                .bury(id, priority)
-                .await
-                .map(|()| self.counters.add_buried()),
-            _ => self
-                .client
-                .delete(id)
-                .await
-                .map(|()| self.counters.add_succeeded()),
-        };
+        let result =
+            proto::worker::settle(&mut self.client, id, priority, outcome, &self.counters).await;
         self.count_reconnects();
         match result {
             Ok(()) => {
@@ -284,12 +259,7 @@ impl<H: Handler> Slot<H> {
                 let _ = stats;
             }
             Err(error) => {
-                if !error.is_connection_error()
-                    && !matches!(error, Error::NotFound | Error::LeaseLost { .. })
-                {
-                    // The server could not do it (OUT_OF_MEMORY...): drop the
-                    // connection so it releases the job now rather than at
-                    // the end of its TTR.
+                if proto::worker::should_disconnect_after_failed_settle(&error) {
                     self.client.disconnect();
                 }
                 crate::event!(warn, slot = self.index, job = id, %error, "settling failed");
