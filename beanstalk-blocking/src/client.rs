@@ -60,6 +60,8 @@ pub struct Client {
     socket_read_timeout: Option<Duration>,
     /// Where reads land; sizes the next read from the reply sizes seen.
     scratch: ReadScratch,
+    /// When bytes last arrived (or the connection opened).
+    last_read: Instant,
 }
 
 impl Client {
@@ -73,6 +75,7 @@ impl Client {
             endpoint,
             socket_read_timeout: None,
             scratch: ReadScratch::new(MAX_READ),
+            last_read: Instant::now(),
         }
     }
 
@@ -345,7 +348,10 @@ impl Client {
                 self.stream.shutdown();
                 Err(error)
             }
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.last_read = Instant::now();
+                Ok(())
+            }
             Err(error) if error.kind() == io::ErrorKind::Interrupted => Ok(()),
             // The socket's timeout ran out before the reply's deadline (or
             // the reply has none): read on.
@@ -414,6 +420,20 @@ impl Client {
     /// ends a `reserve` waiting on it (the worker's shutdown uses it).
     pub(crate) fn closer(&self) -> io::Result<Closer> {
         self.stream.try_clone().map(Closer)
+    }
+
+    /// Closes the connection if it has been quiet for `idle` or more and
+    /// the server has closed its end meanwhile (it restarted, say), so a
+    /// reconnecting caller replaces it before sending, rather than send
+    /// into a dead socket and have to report the outcome unknown.
+    pub(crate) fn close_if_peer_left(&mut self, idle: Duration) {
+        if self.conn.in_flight() == 0
+            && !self.wbuf.has_remaining()
+            && self.last_read.elapsed() >= idle
+            && self.stream.peer_closed()
+        {
+            self.close();
+        }
     }
 
     /// Gives the connection up at once: the socket closes and later calls

@@ -9,6 +9,13 @@ use proto::{CommandError, Endpoint, Error, Execute, Options, Request, Session};
 use crate::client::{Client, Closer};
 use crate::worker::Shutdown;
 
+/// A command sent after the connection has been quiet this long first
+/// checks that the server has not closed it meanwhile (a restart, an idle
+/// timeout), so it goes out on a new connection instead of into a dead one
+/// and coming back "outcome unknown". The check costs three syscalls, so a
+/// busy connection skips it.
+const IDLE_PROBE: Duration = Duration::from_millis(100);
+
 /// A [`Client`] that reconnects, with bounded exponential backoff, when its
 /// connection breaks, and restores the tube in use and the watch list
 /// before any other command on the new connection.
@@ -219,6 +226,9 @@ impl ReconnectingClient {
     pub(crate) fn run<R: Request>(&mut self, request: R, resend: bool) -> Result<R::Output, Error> {
         let job_id = request.job_id();
         let mut attempts = 0u32;
+        if let Some(client) = self.client.as_mut() {
+            client.close_if_peer_left(IDLE_PROBE);
+        }
         loop {
             if self.client.as_ref().is_some_and(|client| !client.is_open()) {
                 self.leases.connection_lost();

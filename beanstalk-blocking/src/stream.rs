@@ -92,6 +92,31 @@ impl Stream {
     }
 }
 
+impl Stream {
+    /// Whether the peer has closed the connection (or reset it), seen
+    /// without blocking and without consuming anything: a peek of one byte
+    /// on the socket made non-blocking for the moment. Three syscalls, so
+    /// callers only ask after a quiet spell. If the socket cannot be made
+    /// blocking again it is reported closed, so it is replaced.
+    pub(crate) fn peer_closed(&self) -> bool {
+        let socket = match self {
+            Self::Tcp(s) => socket2::SockRef::from(s),
+            #[cfg(unix)]
+            Self::Unix(s) => socket2::SockRef::from(s),
+        };
+        if socket.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut byte = [std::mem::MaybeUninit::uninit(); 1];
+        let closed = match socket.peek(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(error) => error.kind() != io::ErrorKind::WouldBlock,
+        };
+        socket.set_nonblocking(false).is_err() || closed
+    }
+}
+
 /// TCP_NODELAY, because every command is a small write that must leave at
 /// once; keepalive, so a silent peer is eventually detected.
 fn configure_tcp(stream: &TcpStream) -> io::Result<()> {

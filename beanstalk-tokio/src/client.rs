@@ -423,6 +423,21 @@ impl Client {
         }
     }
 
+    /// Closes the connection if nothing is in flight and the server has
+    /// closed its end meanwhile (it restarted, say), so a reconnecting
+    /// caller replaces it before sending, rather than send into a dead
+    /// socket and have to report the outcome unknown. Free on a healthy
+    /// connection: it only looks when the runtime saw the socket readable.
+    pub(crate) fn close_if_peer_left(&mut self) {
+        if self.conn.in_flight() == 0
+            && !self.wbuf.has_remaining()
+            && self.rbuf.is_empty()
+            && self.io.as_ref().is_some_and(Stream::peer_closed)
+        {
+            self.close();
+        }
+    }
+
     /// Gives the connection up at once: the socket closes and later calls
     /// fail.
     pub(crate) fn close(&mut self) {

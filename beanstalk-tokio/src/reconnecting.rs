@@ -230,6 +230,9 @@ impl ReconnectingClient {
     async fn run<R: Request>(&mut self, request: R) -> Result<R::Output, Error> {
         let job_id = request.job_id();
         let mut attempts = 0u32;
+        if let Some(client) = self.client.as_mut() {
+            client.close_if_peer_left();
+        }
         loop {
             if self.client.as_ref().is_some_and(|client| !client.is_open()) {
                 self.leases.connection_lost();

@@ -366,3 +366,25 @@ async fn bounded_attempts_while_the_server_is_down() {
     assert_eq!(client.list_tube_used().await.unwrap().as_str(), "back");
     assert_eq!(client.reconnects(), 1);
 }
+
+/// The server restarts while the client is idle: the next put notices the
+/// closed connection before sending, goes out on a new one and is
+/// confirmed, rather than being written into the dead socket and reported
+/// as unknown.
+#[tokio::test]
+async fn put_after_an_idle_restart_is_confirmed() {
+    let mut server = Server::builder().binlog_temp().start();
+    let mut client = connect(&server.url(), policy()).await;
+    client.use_tube("after").await.unwrap();
+    client.put("before", PutOptions::default()).await.unwrap();
+    server.kill9();
+    server.restart();
+    // Idle: the runtime sees the old connection's end meanwhile.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let receipt = client.put("after", PutOptions::default()).await.unwrap();
+    assert_eq!(client.reconnects(), 1);
+    let mut check = Client::connect(&server.url()).await.unwrap();
+    let stats = check.stats_job(receipt.id).await.unwrap();
+    assert_eq!(stats.tube, "after", "the tube in use was restored first");
+    assert_eq!(server.stats_counter("cmd-put"), 1, "sent once");
+}

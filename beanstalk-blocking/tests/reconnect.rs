@@ -1,0 +1,28 @@
+//! The reconnecting client across a server restart.
+
+use std::thread;
+use std::time::Duration;
+
+use beanstalk_blocking::{Client, Commands, PutOptions, ReconnectingClient};
+use beanstalk_test_support::Server;
+
+/// The server restarts while the client is idle: the next put notices the
+/// closed connection before sending, goes out on a new one and is
+/// confirmed, rather than being written into the dead socket and reported
+/// as unknown.
+#[test]
+fn put_after_an_idle_restart_is_confirmed() {
+    let mut server = Server::builder().binlog_temp().start();
+    let mut client = ReconnectingClient::connect(&server.url()).unwrap();
+    client.use_tube("after").unwrap();
+    client.put("before", PutOptions::default()).unwrap();
+    server.kill9();
+    server.restart();
+    thread::sleep(Duration::from_millis(200));
+    let receipt = client.put("after", PutOptions::default()).unwrap();
+    assert_eq!(client.reconnects(), 1);
+    let mut check = Client::connect(&server.url()).unwrap();
+    let stats = check.stats_job(receipt.id).unwrap();
+    assert_eq!(stats.tube, "after", "the tube in use was restored first");
+    assert_eq!(server.stats_counter("cmd-put"), 1, "sent once");
+}
