@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use proto::lease::LeaseTracker;
-use proto::retry::{self, ReconnectPolicy, Recovery};
+use proto::reconnect::{AfterBreak, Reconnector};
+use proto::retry::ReconnectPolicy;
 use proto::{CommandError, Endpoint, Error, Execute, Options, Request, Session};
 
 use crate::client::{Client, Closer};
@@ -52,11 +53,11 @@ const IDLE_PROBE: Duration = Duration::from_millis(100);
 pub struct ReconnectingClient {
     endpoint: Endpoint,
     options: Options,
-    policy: ReconnectPolicy,
+    /// The current connection, or the last one (kept, broken, so its
+    /// session can be restored); `None` before the first connection.
     client: Option<Client>,
-    leases: LeaseTracker,
-    failures: u32,
-    reconnects: u64,
+    /// Policy, leases, failures and reconnects: the core's bookkeeping.
+    state: Reconnector,
     /// Ends backoff waits early, for a worker shutting down.
     interrupt: Option<Shutdown>,
 }
@@ -90,11 +91,8 @@ impl ReconnectingClient {
         Self {
             endpoint,
             options,
-            policy,
             client: None,
-            leases: LeaseTracker::new(),
-            failures: 0,
-            reconnects: 0,
+            state: Reconnector::new(policy),
             interrupt: None,
         }
     }
@@ -110,7 +108,7 @@ impl ReconnectingClient {
 
     /// The reconnect policy in force.
     pub fn policy(&self) -> &ReconnectPolicy {
-        &self.policy
+        self.state.policy()
     }
 
     /// Whether a connection is open now.
@@ -120,19 +118,19 @@ impl ReconnectingClient {
 
     /// How many times the connection was replaced.
     pub fn reconnects(&self) -> u64 {
-        self.reconnects
+        self.state.reconnects()
     }
 
     /// The current connection's generation: 0 for the first, one more per
     /// reconnect.
     pub fn generation(&self) -> u64 {
-        self.leases.generation()
+        self.state.generation()
     }
 
     /// The jobs held on the current connection and those lost with earlier
     /// ones.
     pub fn leases(&self) -> &LeaseTracker {
-        &self.leases
+        self.state.leases()
     }
 
     /// The tube in use and the watch list a new connection gets back.
@@ -148,7 +146,7 @@ impl ReconnectingClient {
         if let Some(client) = self.client.as_mut() {
             client.close();
         }
-        self.leases.connection_lost();
+        self.state.connection_lost();
     }
 
     /// Replaces the connection now, with one attempt.
@@ -164,7 +162,7 @@ impl ReconnectingClient {
         while !self.is_connected() {
             if let Err(error) = self.connect_once() {
                 attempts += 1;
-                if self.policy.exhausted(attempts) || self.interrupted() {
+                if self.state.exhausted(attempts) || self.interrupted() {
                     return Err(error);
                 }
             }
@@ -182,7 +180,7 @@ impl ReconnectingClient {
     }
 
     fn connect_once(&mut self) -> Result<(), Error> {
-        let wait = self.policy.wait_before_connect(self.failures);
+        let wait = self.state.wait_before_connect();
         if !wait.is_zero() {
             self.pause(wait);
         }
@@ -198,14 +196,11 @@ impl ReconnectingClient {
         };
         match result {
             Ok(replaced) => {
-                if replaced {
-                    self.reconnects += 1;
-                    self.leases.new_connection();
-                }
+                self.state.connected(replaced);
                 Ok(())
             }
             Err(error) => {
-                self.failures = self.failures.saturating_add(1);
+                self.state.connect_failed();
                 Err(error)
             }
         }
@@ -220,29 +215,27 @@ impl ReconnectingClient {
         }
     }
 
-    /// Runs `request`; with `resend` false, a command the rule would send
-    /// again returns its error instead (the connection is still replaced
-    /// on the next call).
+    /// Runs `request`, reconnecting and sending it again as the core's
+    /// [`Reconnector`] says; with `resend` false, a command that could be
+    /// sent again returns its error instead (the connection is still
+    /// replaced on the next call).
     pub(crate) fn run<R: Request>(&mut self, request: R, resend: bool) -> Result<R::Output, Error> {
-        let job_id = request.job_id();
         let mut attempts = 0u32;
         if let Some(client) = self.client.as_mut() {
             client.close_if_peer_left(IDLE_PROBE);
         }
         loop {
             if self.client.as_ref().is_some_and(|client| !client.is_open()) {
-                self.leases.connection_lost();
+                self.state.connection_lost();
             }
-            if let Some(id) = job_id {
-                self.leases.check(R::KIND, id)?;
-            }
+            self.state.check(&request)?;
             let reply = match self.client.as_mut() {
                 Some(client) if client.is_open() => client.run_ref(&request),
                 _ => match self.connect_once() {
                     Ok(()) => continue,
                     Err(error) => {
                         attempts += 1;
-                        if self.policy.exhausted(attempts) || self.interrupted() {
+                        if self.state.exhausted(attempts) || self.interrupted() {
                             return Err(error);
                         }
                         continue;
@@ -250,33 +243,16 @@ impl ReconnectingClient {
                 },
             };
             let error = match reply {
-                Ok(response) => {
-                    self.failures = 0;
-                    self.leases.observe(R::KIND, job_id, &response);
-                    return R::from_response(response);
-                }
+                Ok(response) => return self.state.answered(&request, response),
                 Err(error) => error,
             };
-            match retry::recovery(R::KIND, &error, self.policy.put_retry) {
-                Recovery::Report => return Err(error),
-                Recovery::Resend => {
-                    self.broke();
-                    attempts += 1;
-                    if !resend || self.policy.exhausted(attempts) || self.interrupted() {
-                        return Err(error);
-                    }
-                }
-                _ => {
-                    self.broke();
-                    return Err(retry::unconfirmed(R::KIND, error));
-                }
+            attempts += 1;
+            match self.state.broke_under::<R>(error, attempts) {
+                AfterBreak::Resend(error) if !resend || self.interrupted() => return Err(error),
+                AfterBreak::Resend(_) => {}
+                AfterBreak::Fail(error) => return Err(error),
             }
         }
-    }
-
-    fn broke(&mut self) {
-        self.failures = self.failures.saturating_add(1);
-        self.leases.connection_lost();
     }
 }
 

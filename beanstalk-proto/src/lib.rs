@@ -89,6 +89,7 @@ pub mod mux;
 pub mod options;
 #[cfg(feature = "std")]
 pub mod read_scratch;
+pub mod reconnect;
 pub mod replay;
 pub mod reply_watch;
 pub mod response;

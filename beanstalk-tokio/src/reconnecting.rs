@@ -1,7 +1,8 @@
 //! A client that replaces its connection when it breaks.
 
 use proto::lease::LeaseTracker;
-use proto::retry::{self, ReconnectPolicy, Recovery};
+use proto::reconnect::{AfterBreak, Reconnector};
+use proto::retry::ReconnectPolicy;
 use proto::{AsyncExecute, Endpoint, Error, Options, Request, Session};
 
 use crate::client::Client;
@@ -65,14 +66,11 @@ use crate::client::Client;
 pub struct ReconnectingClient {
     endpoint: Endpoint,
     options: Options,
-    policy: ReconnectPolicy,
     /// The current connection, or the last one (kept, broken, so its
     /// session can be restored); `None` before the first connection.
     client: Option<Client>,
-    leases: LeaseTracker,
-    /// Connection failures since the last command that succeeded.
-    failures: u32,
-    reconnects: u64,
+    /// Policy, leases, failures and reconnects: the core's bookkeeping.
+    state: Reconnector,
 }
 
 impl ReconnectingClient {
@@ -122,11 +120,8 @@ impl ReconnectingClient {
         Self {
             endpoint,
             options,
-            policy,
             client: None,
-            leases: LeaseTracker::new(),
-            failures: 0,
-            reconnects: 0,
+            state: Reconnector::new(policy),
         }
     }
 
@@ -137,7 +132,7 @@ impl ReconnectingClient {
 
     /// The reconnect policy in force.
     pub fn policy(&self) -> &ReconnectPolicy {
-        &self.policy
+        self.state.policy()
     }
 
     /// Whether a connection is open now (the next command may still find it
@@ -148,19 +143,19 @@ impl ReconnectingClient {
 
     /// How many times the connection was replaced.
     pub fn reconnects(&self) -> u64 {
-        self.reconnects
+        self.state.reconnects()
     }
 
     /// The current connection's generation: 0 for the first, one more per
     /// reconnect. A job reserved on an earlier generation is lost.
     pub fn generation(&self) -> u64 {
-        self.leases.generation()
+        self.state.generation()
     }
 
     /// The jobs held on the current connection and those lost with earlier
     /// ones.
     pub fn leases(&self) -> &LeaseTracker {
-        &self.leases
+        self.state.leases()
     }
 
     /// The tube in use and the watch list as the server last confirmed
@@ -178,7 +173,7 @@ impl ReconnectingClient {
         if let Some(client) = self.client.as_mut() {
             client.close();
         }
-        self.leases.connection_lost();
+        self.state.connection_lost();
     }
 
     /// Replaces the connection now, with one attempt (after the backoff
@@ -191,12 +186,12 @@ impl ReconnectingClient {
     /// One connection attempt, after the backoff delay that the failures so
     /// far call for. A replaced connection's session is restored first.
     async fn connect_once(&mut self) -> Result<(), Error> {
-        let wait = self.policy.wait_before_connect(self.failures);
+        let wait = self.state.wait_before_connect();
         if !wait.is_zero() {
             crate::event!(
                 debug,
                 ?wait,
-                failures = self.failures,
+                failures = self.state.failures(),
                 "waiting before reconnecting"
             );
             tokio::time::sleep(wait).await;
@@ -212,34 +207,30 @@ impl ReconnectingClient {
         };
         match result {
             Ok(replaced) => {
+                self.state.connected(replaced);
                 if replaced {
-                    self.reconnects += 1;
-                    self.leases.new_connection();
-                    crate::event!(info, generation = self.leases.generation(), "reconnected");
+                    crate::event!(info, generation = self.state.generation(), "reconnected");
                 }
                 Ok(())
             }
             Err(error) => {
-                self.failures = self.failures.saturating_add(1);
-                crate::event!(warn, %error, failures = self.failures, "connecting failed");
+                self.state.connect_failed();
+                crate::event!(warn, %error, failures = self.state.failures(), "connecting failed");
                 Err(error)
             }
         }
     }
 
     async fn run<R: Request>(&mut self, request: R) -> Result<R::Output, Error> {
-        let job_id = request.job_id();
         let mut attempts = 0u32;
         if let Some(client) = self.client.as_mut() {
             client.close_if_peer_left();
         }
         loop {
             if self.client.as_ref().is_some_and(|client| !client.is_open()) {
-                self.leases.connection_lost();
+                self.state.connection_lost();
             }
-            if let Some(id) = job_id {
-                self.leases.check(R::KIND, id)?;
-            }
+            self.state.check(&request)?;
             let token = match self.client.as_mut() {
                 Some(client) if client.is_open() => client.begin(&request),
                 _ => match self.connect_once().await {
@@ -251,7 +242,7 @@ impl ReconnectingClient {
                 Ok(token) => token,
                 Err(error) if error.is_connection_error() => {
                     attempts += 1;
-                    if self.policy.exhausted(attempts) {
+                    if self.state.exhausted(attempts) {
                         return Err(error);
                     }
                     continue;
@@ -262,41 +253,24 @@ impl ReconnectingClient {
                 continue;
             };
             let error = match client.finish(token).await {
-                Ok(response) => {
-                    self.failures = 0;
-                    self.leases.observe(R::KIND, job_id, &response);
-                    return R::from_response(response);
-                }
+                Ok(response) => return self.state.answered(&request, response),
                 Err(error) => error,
             };
-            match retry::recovery(R::KIND, &error, self.policy.put_retry) {
-                Recovery::Report => return Err(error),
-                Recovery::Resend => {
-                    self.broke(&error);
-                    attempts += 1;
-                    if self.policy.exhausted(attempts) {
-                        return Err(error);
-                    }
+            if error.is_connection_error() {
+                crate::event!(warn, %error, "connection lost");
+            }
+            attempts += 1;
+            match self.state.broke_under::<R>(error, attempts) {
+                AfterBreak::Resend(_) => {
                     crate::event!(
                         debug,
                         command = R::KIND.name(),
                         "sending again after reconnecting"
                     );
                 }
-                _ => {
-                    self.broke(&error);
-                    return Err(retry::unconfirmed(R::KIND, error));
-                }
+                AfterBreak::Fail(error) => return Err(error),
             }
         }
-    }
-
-    /// The connection failed under a command.
-    fn broke(&mut self, error: &Error) {
-        self.failures = self.failures.saturating_add(1);
-        let lost = self.leases.connection_lost();
-        crate::event!(warn, %error, lost_leases = lost, "connection lost");
-        let _ = (error, lost);
     }
 }
 
