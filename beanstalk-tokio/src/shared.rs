@@ -350,6 +350,11 @@ async fn read_some(reader: &mut ReadHalf<Stream>, rbuf: &mut BytesMut) -> std::i
 }
 
 async fn write_some(writer: &mut WriteHalf<Stream>, out: &WriteBuf) -> std::io::Result<usize> {
+    if out.chunk_count() == 1 {
+        // One chunk (everything copied) is a plain write, which skips the
+        // kernel's iovec import.
+        return writer.write(out.chunk()).await;
+    }
     let mut slices = [std::io::IoSlice::new(&[]); 8];
     let count = out.chunks_vectored(&mut slices);
     writer
