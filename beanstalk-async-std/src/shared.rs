@@ -592,9 +592,11 @@ where
 
         // A reply later than its deadline fails the connection, even while
         // callers keep the writes going.
-        if let Some(deadline) = self.replies.deadline()
-            && self.reply_timer.poll_passed(cx, deadline).is_ready()
-        {
+        let late = self
+            .replies
+            .deadline()
+            .is_some_and(|deadline| self.reply_timer.poll_passed(cx, deadline).is_ready());
+        if late {
             let late = Error::Timeout(self.replies.limit().unwrap_or_default());
             self.shared
                 .lock()
