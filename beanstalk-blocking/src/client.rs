@@ -403,10 +403,9 @@ impl Client {
         }
     }
 
-    /// Runs `request` without taking it and returns the raw reply, for the
-    /// reconnecting client, which keeps the request to send it again.
-    pub(crate) fn run_ref<R: Request>(&mut self, request: &R) -> Result<Response, Error> {
-        let token = self.conn.send(request, &mut self.wbuf)?;
+    /// Writes what is queued and reads until the reply to `token`,
+    /// dropping the replies of commands sent before it.
+    pub(crate) fn finish(&mut self, token: Token) -> Result<Response, Error> {
         self.flush()?;
         loop {
             let (answered, response) = self.next_response(None)?;

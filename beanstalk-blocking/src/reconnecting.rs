@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
+use proto::api::now_or_never;
 use proto::lease::LeaseTracker;
-use proto::reconnect::{AfterBreak, Reconnector};
+use proto::reconnect::{Link, Reconnector};
 use proto::retry::ReconnectPolicy;
-use proto::{CommandError, Endpoint, Error, Execute, Options, Request, Session};
+use proto::{CommandError, Endpoint, Error, Execute, Options, Request, Response, Session, Token};
 
 use crate::client::{Client, Closer};
 use crate::worker::Shutdown;
@@ -175,84 +176,76 @@ impl ReconnectingClient {
         self.client.as_ref().and_then(|client| client.closer().ok())
     }
 
-    fn interrupted(&self) -> bool {
-        self.interrupt.as_ref().is_some_and(Shutdown::is_triggered)
+    /// One connection attempt, after the backoff the failures so far call
+    /// for.
+    fn connect_once(&mut self) -> Result<(), Error> {
+        now_or_never(proto::reconnect::connect_once(self)).unwrap_or_else(pending)
     }
 
-    fn connect_once(&mut self) -> Result<(), Error> {
-        let wait = self.state.wait_before_connect();
-        if !wait.is_zero() {
-            self.pause(wait);
+    /// Runs `request` through the core's retry loop, after making sure an
+    /// idle connection was not closed by the server meanwhile; with
+    /// `resend` false, a command that could be sent again returns its
+    /// error instead (the connection is still replaced on the next call).
+    pub(crate) fn run<R: Request>(&mut self, request: R, resend: bool) -> Result<R::Output, Error> {
+        if let Some(client) = self.client.as_mut() {
+            client.close_if_peer_left(IDLE_PROBE);
         }
-        if self.interrupted() {
-            return Err(CommandError::Closed.into());
-        }
-        let result = match self.client.as_mut() {
+        now_or_never(proto::reconnect::run(self, request, resend)).unwrap_or_else(pending)
+    }
+}
+
+/// The result when a step of the blocking client did not complete at once,
+/// which cannot happen: every one of its futures is ready when created.
+fn pending<T>() -> Result<T, Error> {
+    Err(Error::Protocol(proto::ProtocolError::Abandoned))
+}
+
+/// The core's retry loop drives this client through ready futures: each
+/// step blocks inside the call, then completes.
+impl Link for ReconnectingClient {
+    fn state(&mut self) -> &mut Reconnector {
+        &mut self.state
+    }
+
+    fn is_open(&self) -> bool {
+        self.is_connected()
+    }
+
+    async fn connect(&mut self) -> Result<bool, Error> {
+        match self.client.as_mut() {
             Some(old) => old.reconnect().map(|()| true),
             None => Client::connect_endpoint(&self.endpoint, self.options).map(|client| {
                 self.client = Some(client);
                 false
             }),
-        };
-        match result {
-            Ok(replaced) => {
-                self.state.connected(replaced);
-                Ok(())
-            }
-            Err(error) => {
-                self.state.connect_failed();
-                Err(error)
-            }
         }
     }
 
-    fn pause(&self, wait: Duration) {
+    async fn pause(&mut self, delay: Duration) {
         match &self.interrupt {
             Some(shutdown) => {
-                shutdown.wait_timeout(wait);
+                shutdown.wait_timeout(delay);
             }
-            None => std::thread::sleep(wait),
+            None => std::thread::sleep(delay),
         }
     }
 
-    /// Runs `request`, reconnecting and sending it again as the core's
-    /// [`Reconnector`] says; with `resend` false, a command that could be
-    /// sent again returns its error instead (the connection is still
-    /// replaced on the next call).
-    pub(crate) fn run<R: Request>(&mut self, request: R, resend: bool) -> Result<R::Output, Error> {
-        let mut attempts = 0u32;
-        if let Some(client) = self.client.as_mut() {
-            client.close_if_peer_left(IDLE_PROBE);
+    fn begin<R: Request>(&mut self, request: &R) -> Result<Token, Error> {
+        match self.client.as_mut() {
+            Some(client) => client.send(request),
+            None => Err(CommandError::Closed.into()),
         }
-        loop {
-            if self.client.as_ref().is_some_and(|client| !client.is_open()) {
-                self.state.connection_lost();
-            }
-            self.state.check(&request)?;
-            let reply = match self.client.as_mut() {
-                Some(client) if client.is_open() => client.run_ref(&request),
-                _ => match self.connect_once() {
-                    Ok(()) => continue,
-                    Err(error) => {
-                        attempts += 1;
-                        if self.state.exhausted(attempts) || self.interrupted() {
-                            return Err(error);
-                        }
-                        continue;
-                    }
-                },
-            };
-            let error = match reply {
-                Ok(response) => return self.state.answered(&request, response),
-                Err(error) => error,
-            };
-            attempts += 1;
-            match self.state.broke_under::<R>(error, attempts) {
-                AfterBreak::Resend(error) if !resend || self.interrupted() => return Err(error),
-                AfterBreak::Resend(_) => {}
-                AfterBreak::Fail(error) => return Err(error),
-            }
+    }
+
+    async fn finish(&mut self, token: Token) -> Result<Response, Error> {
+        match self.client.as_mut() {
+            Some(client) => client.finish(token),
+            None => Err(CommandError::Closed.into()),
         }
+    }
+
+    fn interrupted(&self) -> bool {
+        self.interrupt.as_ref().is_some_and(Shutdown::is_triggered)
     }
 }
 

@@ -14,8 +14,11 @@
 
 use core::time::Duration;
 
+use core::future::Future;
+
 use crate::cmd::Request;
-use crate::error::Error;
+use crate::connection::Token;
+use crate::error::{CommandError, Error};
 use crate::lease::LeaseTracker;
 use crate::response::Response;
 use crate::retry::{self, ReconnectPolicy, Recovery};
@@ -165,6 +168,113 @@ impl Reconnector {
             Recovery::Resend if !self.policy.exhausted(attempts) => AfterBreak::Resend(error),
             Recovery::Resend => AfterBreak::Fail(error),
             _ => AfterBreak::Fail(retry::unconfirmed(R::KIND, error)),
+        }
+    }
+}
+
+/// What [`run`] needs of a reconnecting client: its bookkeeping, its
+/// connection, and how to connect, wait and send. The I/O stays the
+/// adapter's; the retry loop is written once, here.
+pub trait Link {
+    /// The bookkeeping.
+    fn state(&mut self) -> &mut Reconnector;
+
+    /// Whether a connection is open.
+    fn is_open(&self) -> bool;
+
+    /// Opens the first connection, or replaces the broken one and restores
+    /// its session: `Ok(true)` when it replaced one.
+    fn connect(&mut self) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Waits `delay` before a connection attempt (the backoff).
+    fn pause(&mut self, delay: Duration) -> impl Future<Output = ()> + Send;
+
+    /// Queues `request` on the open connection.
+    fn begin<R: Request>(&mut self, request: &R) -> Result<Token, Error>;
+
+    /// Writes what is queued and waits for the reply to `token`.
+    fn finish(&mut self, token: Token) -> impl Future<Output = Result<Response, Error>> + Send;
+
+    /// Whether to stop retrying at once (a worker shutting down).
+    fn interrupted(&self) -> bool {
+        false
+    }
+
+    /// The connection broke under a command with `error` (for logging).
+    fn on_break(&mut self, error: &Error) {
+        let _ = error;
+    }
+}
+
+/// One connection attempt, after the backoff the failures so far call for.
+pub async fn connect_once<L: Link + ?Sized>(link: &mut L) -> Result<(), Error> {
+    let wait = link.state().wait_before_connect();
+    if !wait.is_zero() {
+        link.pause(wait).await;
+    }
+    if link.interrupted() {
+        return Err(CommandError::Closed.into());
+    }
+    match link.connect().await {
+        Ok(replaced) => {
+            link.state().connected(replaced);
+            Ok(())
+        }
+        Err(error) => {
+            link.state().connect_failed();
+            Err(error)
+        }
+    }
+}
+
+/// Runs `request` on `link`, connecting when there is no connection and
+/// sending it again after a break as the [`Reconnector`] says; with
+/// `resend` false, a command that could be sent again returns its error
+/// instead (the connection is still replaced on the next call). At most
+/// [`ReconnectPolicy::max_attempts`] attempts.
+pub async fn run<L, R>(link: &mut L, request: R, resend: bool) -> Result<R::Output, Error>
+where
+    L: Link + ?Sized,
+    R: Request,
+{
+    let mut attempts = 0u32;
+    loop {
+        if !link.is_open() {
+            link.state().connection_lost();
+        }
+        link.state().check(&request)?;
+        let sent = if link.is_open() {
+            link.begin(&request)
+        } else {
+            match connect_once(link).await {
+                Ok(()) => continue,
+                Err(error) => Err(error),
+            }
+        };
+        let token = match sent {
+            Ok(token) => token,
+            // Connecting failed (or the connection was found closed).
+            Err(error) if error.is_connection_error() => {
+                attempts += 1;
+                if link.state().exhausted(attempts) || link.interrupted() {
+                    return Err(error);
+                }
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        let error = match link.finish(token).await {
+            Ok(response) => return link.state().answered(&request, response),
+            Err(error) => error,
+        };
+        if error.is_connection_error() {
+            link.on_break(&error);
+        }
+        attempts += 1;
+        match link.state().broke_under::<R>(error, attempts) {
+            AfterBreak::Resend(error) if !resend || link.interrupted() => return Err(error),
+            AfterBreak::Resend(_) => {}
+            AfterBreak::Fail(error) => return Err(error),
         }
     }
 }

@@ -1,9 +1,13 @@
 //! A client that replaces its connection when it breaks.
 
 use proto::lease::LeaseTracker;
-use proto::reconnect::{AfterBreak, Reconnector};
+use std::time::Duration;
+
+use proto::reconnect::{Link, Reconnector};
 use proto::retry::ReconnectPolicy;
-use proto::{AsyncExecute, Endpoint, Error, Options, Request, Session};
+use proto::{
+    AsyncExecute, CommandError, Endpoint, Error, Options, Request, Response, Session, Token,
+};
 
 use crate::client::Client;
 
@@ -106,7 +110,7 @@ impl ReconnectingClient {
     ) -> Result<Self, Error> {
         let mut client = Self::lazy(address.parse()?, options, policy);
         let mut attempts = 0;
-        while let Err(error) = client.connect_once().await {
+        while let Err(error) = proto::reconnect::connect_once(&mut client).await {
             attempts += 1;
             if policy.exhausted(attempts) {
                 return Err(error);
@@ -180,23 +184,32 @@ impl ReconnectingClient {
     /// delay if the last attempts failed).
     pub async fn reconnect(&mut self) -> Result<(), Error> {
         self.disconnect();
-        self.connect_once().await
+        proto::reconnect::connect_once(self).await
+    }
+}
+
+impl ReconnectingClient {
+    /// Runs `request` through the core's retry loop, after making sure an
+    /// idle connection was not closed by the server meanwhile.
+    async fn run<R: Request>(&mut self, request: R) -> Result<R::Output, Error> {
+        if let Some(client) = self.client.as_mut() {
+            client.close_if_peer_left();
+        }
+        proto::reconnect::run(self, request, true).await
+    }
+}
+
+impl Link for ReconnectingClient {
+    fn state(&mut self) -> &mut Reconnector {
+        &mut self.state
     }
 
-    /// One connection attempt, after the backoff delay that the failures so
-    /// far call for. A replaced connection's session is restored first.
-    async fn connect_once(&mut self) -> Result<(), Error> {
-        let wait = self.state.wait_before_connect();
-        if !wait.is_zero() {
-            crate::event!(
-                debug,
-                ?wait,
-                failures = self.state.failures(),
-                "waiting before reconnecting"
-            );
-            tokio::time::sleep(wait).await;
-        }
-        let result = match self.client.as_mut() {
+    fn is_open(&self) -> bool {
+        self.is_connected()
+    }
+
+    async fn connect(&mut self) -> Result<bool, Error> {
+        let connected = match self.client.as_mut() {
             Some(old) => old.reconnect().await.map(|()| true),
             None => Client::connect_endpoint(&self.endpoint, self.options)
                 .await
@@ -205,72 +218,50 @@ impl ReconnectingClient {
                     false
                 }),
         };
-        match result {
-            Ok(replaced) => {
-                self.state.connected(replaced);
-                if replaced {
-                    crate::event!(info, generation = self.state.generation(), "reconnected");
-                }
-                Ok(())
+        match &connected {
+            Ok(true) => {
+                crate::event!(
+                    info,
+                    generation = self.state.generation() + 1,
+                    "reconnected"
+                );
             }
+            Ok(false) => {}
             Err(error) => {
-                self.state.connect_failed();
-                crate::event!(warn, %error, failures = self.state.failures(), "connecting failed");
-                Err(error)
+                crate::event!(warn, %error, "connecting failed");
+                let _ = error;
             }
+        }
+        connected
+    }
+
+    async fn pause(&mut self, delay: Duration) {
+        crate::event!(
+            debug,
+            ?delay,
+            failures = self.state.failures(),
+            "waiting before reconnecting"
+        );
+        tokio::time::sleep(delay).await;
+    }
+
+    fn begin<R: Request>(&mut self, request: &R) -> Result<Token, Error> {
+        match self.client.as_mut() {
+            Some(client) => client.begin(request),
+            None => Err(CommandError::Closed.into()),
         }
     }
 
-    async fn run<R: Request>(&mut self, request: R) -> Result<R::Output, Error> {
-        let mut attempts = 0u32;
-        if let Some(client) = self.client.as_mut() {
-            client.close_if_peer_left();
+    async fn finish(&mut self, token: Token) -> Result<Response, Error> {
+        match self.client.as_mut() {
+            Some(client) => client.finish(token).await,
+            None => Err(CommandError::Closed.into()),
         }
-        loop {
-            if self.client.as_ref().is_some_and(|client| !client.is_open()) {
-                self.state.connection_lost();
-            }
-            self.state.check(&request)?;
-            let token = match self.client.as_mut() {
-                Some(client) if client.is_open() => client.begin(&request),
-                _ => match self.connect_once().await {
-                    Ok(()) => continue,
-                    Err(error) => Err(error),
-                },
-            };
-            let token = match token {
-                Ok(token) => token,
-                Err(error) if error.is_connection_error() => {
-                    attempts += 1;
-                    if self.state.exhausted(attempts) {
-                        return Err(error);
-                    }
-                    continue;
-                }
-                Err(error) => return Err(error),
-            };
-            let Some(client) = self.client.as_mut() else {
-                continue;
-            };
-            let error = match client.finish(token).await {
-                Ok(response) => return self.state.answered(&request, response),
-                Err(error) => error,
-            };
-            if error.is_connection_error() {
-                crate::event!(warn, %error, "connection lost");
-            }
-            attempts += 1;
-            match self.state.broke_under::<R>(error, attempts) {
-                AfterBreak::Resend(_) => {
-                    crate::event!(
-                        debug,
-                        command = R::KIND.name(),
-                        "sending again after reconnecting"
-                    );
-                }
-                AfterBreak::Fail(error) => return Err(error),
-            }
-        }
+    }
+
+    fn on_break(&mut self, error: &Error) {
+        crate::event!(warn, %error, "connection lost; reconnecting");
+        let _ = error;
     }
 }
 
