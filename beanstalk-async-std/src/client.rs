@@ -2,7 +2,7 @@
 //! `futures-io` stream.
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures_io::{AsyncRead, AsyncWrite};
@@ -70,10 +70,27 @@ pub struct Client<S = DefaultStream> {
     options: Options,
     /// Where the connect helpers connected; `None` for a caller's stream.
     endpoint: Option<Endpoint>,
+    /// When bytes last arrived (or the connection opened).
+    last_read: Instant,
 }
 
 #[cfg(any(feature = "smol", feature = "async-std"))]
 impl Client<DefaultStream> {
+    /// Closes the connection if it has been quiet for `idle` or more and
+    /// the server has closed its end meanwhile (it restarted, say), so a
+    /// reconnecting caller replaces it before sending, rather than send
+    /// into a dead socket and have to report the outcome unknown.
+    pub(crate) fn close_if_peer_left(&mut self, idle: Duration) {
+        if self.conn.in_flight() == 0
+            && self.wbuf.is_empty()
+            && self.rbuf.is_empty()
+            && self.last_read.elapsed() >= idle
+            && self.io.as_ref().is_some_and(DefaultStream::peer_closed)
+        {
+            self.close();
+        }
+    }
+
     /// Connects to `address` with default [`Options`]: `host:port`,
     /// `beanstalk://host[:port]`, `[v6]:port`, `unix:///path` or a plain
     /// path.
@@ -176,6 +193,7 @@ where
             watchdog: Watchdog::default(),
             options,
             endpoint: None,
+            last_read: Instant::now(),
         }
     }
 
@@ -443,7 +461,7 @@ where
                         Ok(()) => CommandError::Closed.into(),
                     });
                 }
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => self.last_read = Instant::now(),
                 Some(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
                 Some(Err(error)) => return Err(self.fail_io(error)),
             }
@@ -492,9 +510,27 @@ impl<S> Client<S> {
         }
     }
 
+    /// Writes what is queued and waits for the reply to `token`, with the
+    /// same cancellation handling as any command: the second half of a
+    /// command for the reconnecting client, which keeps the request so it
+    /// can send it again on a new connection.
+    #[cfg(any(feature = "smol", feature = "async-std"))]
+    pub(crate) async fn finish(&mut self, token: Token) -> Result<Response, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let mut guard = CancelGuard(Some(self));
+        let Some(client) = guard.0.as_deref_mut() else {
+            return Err(CommandError::Closed.into());
+        };
+        let result = client.wait_for(token, None).await;
+        guard.0 = None;
+        result
+    }
+
     /// Gives the connection up at once: the socket closes and later calls
     /// fail.
-    fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         self.conn.abandon();
         self.io = None;
     }

@@ -151,6 +151,7 @@ impl Watchdog {
 /// Runs `future` until `deadline`: `None` if the deadline came first. The
 /// future is polled before the timer, so a result that is ready wins over a
 /// deadline that has just passed.
+#[cfg(any(feature = "smol", feature = "async-std"))]
 pub(crate) async fn until<F: Future>(deadline: Option<Instant>, future: F) -> Option<F::Output> {
     match deadline {
         None => Some(future.await),

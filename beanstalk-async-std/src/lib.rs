@@ -116,6 +116,8 @@
 mod client;
 mod io;
 #[cfg(any(feature = "smol", feature = "async-std"))]
+mod reconnecting;
+#[cfg(any(feature = "smol", feature = "async-std"))]
 mod runtime;
 mod shared;
 mod stream;
@@ -126,5 +128,7 @@ pub use proto::{
     ProtocolError, PutOptions, PutReceipt, ReleaseOutcome, ServerError, ServerStats, Tube,
     TubeList, TubeStats, cmd,
 };
+#[cfg(any(feature = "smol", feature = "async-std"))]
+pub use reconnecting::ReconnectingClient;
 pub use shared::{Driver, SharedClient, SharedWithTimeout};
 pub use stream::DefaultStream;

@@ -141,6 +141,29 @@ mod connect {
         };
     }
 
+    impl DefaultStream {
+        /// Whether the peer has closed the connection (or reset it): a
+        /// peek of one byte, which does not block (the runtimes' sockets
+        /// are non-blocking) and consumes nothing. One syscall, so callers
+        /// only ask after a quiet spell.
+        #[cfg(unix)]
+        pub(crate) fn peer_closed(&self) -> bool {
+            let mut byte = [std::mem::MaybeUninit::uninit(); 1];
+            let peeked = each_socket!(&self.0, s => socket2::SockRef::from(s).peek(&mut byte));
+            match peeked {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(error) => error.kind() != io::ErrorKind::WouldBlock,
+            }
+        }
+
+        /// Without Unix sockets' peek, the break is found by the command.
+        #[cfg(not(unix))]
+        pub(crate) fn peer_closed(&self) -> bool {
+            false
+        }
+    }
+
     impl AsyncRead for DefaultStream {
         fn poll_read(
             self: Pin<&mut Self>,
