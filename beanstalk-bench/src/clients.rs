@@ -254,63 +254,47 @@ macro_rules! shared_task {
     };
 }
 
+/// A shared-handle run, the same for both runtimes but for the handle
+/// type, how a task is spawned and how its join handle is awaited.
+macro_rules! shared_workload {
+    ($spec:ident, $meter:ident, $krate:ident, $spawn:path, |$task:ident| $join:expr) => {{
+        use $krate::{AsyncCommands, Error, SharedClient};
+        let mut client = SharedClient::connect(&$spec.addr).await?;
+        client.use_tube($spec.tube.as_str()).await?;
+        client.watch($spec.tube.as_str()).await?;
+        client.ignore("default").await?;
+        let payload = payload($spec.workload);
+        $meter.start();
+        let mut tasks = Vec::with_capacity($spec.tasks);
+        for task in 0..$spec.tasks {
+            // Each clone starts on the tube of the handle it came from.
+            let mut handle = client.clone();
+            let payload = payload.clone();
+            let share = share($spec.jobs, $spec.tasks, task);
+            let workload = $spec.workload;
+            tasks.push($spawn(shared_task!(
+                handle,
+                workload,
+                share,
+                payload,
+                Error::TimedOut
+            )));
+        }
+        let mut done = 0;
+        for $task in tasks {
+            done += $join;
+        }
+        $meter.stop();
+        check_count("shared tasks", done, $spec.jobs)
+    }};
+}
+
 async fn run_tokio_shared(spec: &Spec, meter: &mut Meter) -> Result {
-    use beanstalk_tokio::{AsyncCommands, Error, SharedClient};
-    let mut client = SharedClient::connect(&spec.addr).await?;
-    client.use_tube(spec.tube.as_str()).await?;
-    client.watch(spec.tube.as_str()).await?;
-    client.ignore("default").await?;
-    let payload = payload(spec.workload);
-    meter.start();
-    let mut tasks = Vec::with_capacity(spec.tasks);
-    for task in 0..spec.tasks {
-        // Each clone starts on the tube of the handle it came from.
-        let mut handle = client.clone();
-        let payload = payload.clone();
-        let share = share(spec.jobs, spec.tasks, task);
-        let workload = spec.workload;
-        tasks.push(tokio::spawn(shared_task!(
-            handle,
-            workload,
-            share,
-            payload,
-            Error::TimedOut
-        )));
-    }
-    let mut done = 0;
-    for task in tasks {
-        done += task.await??;
-    }
-    meter.stop();
-    check_count("shared tasks", done, spec.jobs)
+    shared_workload!(spec, meter, beanstalk_tokio, tokio::spawn, |task| task
+        .await??)
 }
 
 async fn run_smol_shared(spec: &Spec, meter: &mut Meter) -> Result {
-    use beanstalk_async_std::{AsyncCommands, Error, SharedClient};
-    let mut client = SharedClient::connect(&spec.addr).await?;
-    client.use_tube(spec.tube.as_str()).await?;
-    client.watch(spec.tube.as_str()).await?;
-    client.ignore("default").await?;
-    let payload = payload(spec.workload);
-    meter.start();
-    let mut tasks = Vec::with_capacity(spec.tasks);
-    for task in 0..spec.tasks {
-        let mut handle = client.clone();
-        let payload = payload.clone();
-        let share = share(spec.jobs, spec.tasks, task);
-        let workload = spec.workload;
-        tasks.push(smol::spawn(shared_task!(
-            handle,
-            workload,
-            share,
-            payload,
-            Error::TimedOut
-        )));
-    }
-    let mut done = 0;
-    for task in tasks {
-        done += task.await?;
-    }
-    meter.stop();
-    check_count("shared tasks", done, spec.jobs)
+    shared_workload!(spec, meter, beanstalk_async_std, smol::spawn, |task| task
+        .await?)
 }
