@@ -21,10 +21,12 @@
 //! - [`stats`]: typed `stats`, `stats-tube`, `stats-job` and tube lists.
 //! - [`Commands`] / [`AsyncCommands`]: the command set written once. A
 //!   driver implements one `execute` method and gets all 25 commands.
-//! - [`retry`], [`lease`], [`worker`]: the policy of reconnecting clients
-//!   and workers: backoff, which commands may be re-sent after a broken
-//!   connection, which jobs a connection holds, what to do after a handler
-//!   failed, when to touch.
+//! - [`retry`], [`lease`], [`reconnect`], [`worker`]: the policy of
+//!   reconnecting clients and workers: backoff, which commands may be
+//!   re-sent after a broken connection, which jobs a connection holds, what
+//!   to do after a handler failed, when to touch.
+//! - [`reconnecting::Reconnecting`]: the async adapters' reconnecting
+//!   client, over the connection type each one brings.
 //! - [`error`]: errors split by blame: the caller's ([`CommandError`]), a
 //!   normal outcome ([`Error::NotFound`], ...), the server's
 //!   ([`ServerError`]), or a broken stream ([`ProtocolError`]).
@@ -90,6 +92,7 @@ pub mod options;
 #[cfg(feature = "std")]
 pub mod read_scratch;
 pub mod reconnect;
+pub mod reconnecting;
 pub mod replay;
 pub mod reply_watch;
 pub mod response;
