@@ -1,75 +1,17 @@
 //! A pool of workers: reserve, run a handler, settle the job; reconnect,
 //! touch and shut down gracefully along the way.
 
-mod shutdown;
-mod slot;
+mod runtime;
 
-use std::error::Error as StdError;
-use std::future::Future;
 use std::sync::Arc;
 
-pub use proto::worker::{CounterSnapshot, Counters, FailurePolicy, Outcome, WorkerJob};
-use proto::worker::{FromWorkerSettings, WorkerSettings};
+pub use proto::worker::{
+    BoxError, CounterSnapshot, Counters, FailurePolicy, Handler, Outcome, Shutdown, WorkerJob,
+};
+use proto::worker::{FromWorkerSettings, Slot, WorkerSettings};
 use tokio::task::JoinSet;
 
-pub use shutdown::Shutdown;
-
-/// The error a handler may return: anything that converts into a boxed
-/// error (`String`, `&str`, any `std::error::Error`).
-pub type BoxError = Box<dyn StdError + Send + Sync>;
-
-/// What a [`Worker`] runs for each job.
-///
-/// `Ok(outcome)` settles the job as asked ([`Outcome::Delete`],
-/// [`Outcome::Release`] or [`Outcome::Bury`]); an error (or a panic) is a
-/// failed try, settled by the worker's [`FailurePolicy`]. Implemented for
-/// every `Fn(WorkerJob) -> impl Future<Output = Result<T, E>>` where `T`
-/// converts into an [`Outcome`] (`()` means delete) and `E` into a
-/// [`BoxError`]:
-///
-/// ```
-/// use beanstalk_tokio::worker::{Outcome, WorkerJob};
-/// use std::time::Duration;
-///
-/// // Delete on success, failure policy on error.
-/// let simple = |job: WorkerJob| async move {
-///     std::str::from_utf8(job.body()).map(|_| ()).map_err(|e| e.to_string())
-/// };
-/// # fn is_handler(_: impl beanstalk_tokio::worker::Handler) {}
-/// # is_handler(simple);
-///
-/// // Choose the outcome yourself.
-/// let explicit = |job: WorkerJob| async move {
-///     if job.body().is_empty() {
-///         return Ok::<_, String>(Outcome::Bury);
-///     }
-///     if job.attempt() < 3 {
-///         return Ok(Outcome::release(Duration::from_secs(10)));
-///     }
-///     Ok(Outcome::Delete)
-/// };
-/// # is_handler(explicit);
-/// ```
-pub trait Handler: Send + Sync + 'static {
-    /// Handles one job.
-    fn handle(&self, job: WorkerJob) -> impl Future<Output = Result<Outcome, BoxError>> + Send;
-}
-
-impl<F, Fut, T, E> Handler for F
-where
-    F: Fn(WorkerJob) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<T, E>> + Send,
-    T: Into<Outcome>,
-    E: Into<BoxError>,
-{
-    fn handle(&self, job: WorkerJob) -> impl Future<Output = Result<Outcome, BoxError>> + Send {
-        let future = self(job);
-        async move { future.await.map(Into::into).map_err(Into::into) }
-    }
-}
-
-/// The settings every slot shares.
-type Settings = WorkerSettings;
+use crate::client::Client;
 
 /// Configures a [`Worker`]; from [`Worker::builder`]. The options and their
 /// defaults are the core's, the same in every adapter.
@@ -146,7 +88,7 @@ impl FromWorkerSettings for Worker {
 /// ```
 #[derive(Debug)]
 pub struct Worker {
-    settings: Arc<Settings>,
+    settings: Arc<WorkerSettings>,
     concurrency: usize,
     counters: Arc<Counters>,
 }
@@ -169,7 +111,7 @@ impl Worker {
         let handler = Arc::new(handler);
         let mut slots = JoinSet::new();
         for index in 0..self.concurrency {
-            let slot = slot::Slot::new(
+            let slot = Slot::<Client, H>::new(
                 index,
                 Arc::clone(&self.settings),
                 Arc::clone(&handler),

@@ -2,6 +2,11 @@
 //! after its handler ran, when to touch it, and the counters a worker
 //! keeps. No I/O and no clock: adapters measure time and apply it.
 //!
+//! With `std`, the loop each worker slot runs is here too ([`Slot`]),
+//! written once for the async adapters over [`WorkerRuntime`] (their
+//! connection, tasks and timers), with the [`Handler`] it runs and the
+//! [`Shutdown`] that stops it.
+//!
 //! ```
 //! use beanstalk_proto::retry::Backoff;
 //! use beanstalk_proto::stats::JobStats;
@@ -493,6 +498,24 @@ impl<W> fmt::Debug for WorkerBuilder<W> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(all(feature = "std", target_has_atomic = "64"))]
+mod race;
+#[cfg(all(feature = "std", target_has_atomic = "64"))]
+mod runtime;
+#[cfg(all(feature = "std", target_has_atomic = "64"))]
+mod shutdown;
+#[cfg(all(feature = "std", target_has_atomic = "64"))]
+mod slot;
+
+#[cfg(all(feature = "std", target_has_atomic = "64"))]
+pub use race::Panicked;
+#[cfg(all(feature = "std", target_has_atomic = "64"))]
+pub use runtime::{BoxError, Handler, HandlerOutput, WorkerEvent, WorkerRuntime};
+#[cfg(all(feature = "std", target_has_atomic = "64"))]
+pub use shutdown::{Shutdown, Triggered};
+#[cfg(all(feature = "std", target_has_atomic = "64"))]
+pub use slot::Slot;
 
 #[cfg(target_has_atomic = "64")]
 pub use counters::{CounterSnapshot, Counters};
