@@ -16,6 +16,10 @@
 //!   commands are pipelined on one connection by a driver future. Use it for
 //!   producers. It refuses waiting reserves, which would stall every task
 //!   (see its docs).
+//! - [`ReconnectingClient`] and [`Worker`] (with a runtime feature): a
+//!   client that replaces its connection when it breaks, and a pool of
+//!   worker slots that reserve, run your handler, touch and settle jobs and
+//!   shut down gracefully; the same as tokio's, from the same core code.
 //!
 //! ```
 //! # #[cfg(any(feature = "smol", feature = "async-std"))] // uses the connect helpers
@@ -121,6 +125,8 @@ mod reconnecting;
 mod runtime;
 mod shared;
 mod stream;
+#[cfg(any(feature = "smol", feature = "async-std"))]
+pub mod worker;
 
 pub use client::{Client, WithTimeout};
 pub use proto::{
@@ -132,3 +138,5 @@ pub use proto::{
 pub use reconnecting::ReconnectingClient;
 pub use shared::{Driver, SharedClient, SharedWithTimeout};
 pub use stream::DefaultStream;
+#[cfg(any(feature = "smol", feature = "async-std"))]
+pub use worker::{Handler, Outcome, Shutdown, Worker, WorkerBuilder, WorkerJob};

@@ -9,6 +9,8 @@
 //! starting smol's executor thread.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 /// A runtime whose helpers this build has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +45,54 @@ impl Runtime {
             // Dropping async-std's JoinHandle detaches the task.
             #[cfg(feature = "async-std")]
             Self::AsyncStd => drop(async_std::task::spawn(future)),
+        }
+    }
+
+    /// Runs `future` on this runtime's executor and returns its handle.
+    pub(crate) fn spawn_task<F>(self, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self {
+            #[cfg(feature = "smol")]
+            Self::Smol => Task::Smol(smol::spawn(future)),
+            #[cfg(feature = "async-std")]
+            Self::AsyncStd => Task::AsyncStd(async_std::task::spawn(future)),
+        }
+    }
+}
+
+/// A task on one of the runtimes: awaiting it gives its output.
+#[derive(Debug)]
+pub(crate) enum Task<T> {
+    #[cfg(feature = "smol")]
+    Smol(smol::Task<T>),
+    #[cfg(feature = "async-std")]
+    AsyncStd(async_std::task::JoinHandle<T>),
+}
+
+impl<T> Task<T> {
+    /// Stops the task and completes once it is gone.
+    pub(crate) async fn cancel(self) {
+        match self {
+            #[cfg(feature = "smol")]
+            Self::Smol(task) => drop(task.cancel().await),
+            #[cfg(feature = "async-std")]
+            Self::AsyncStd(task) => drop(task.cancel().await),
+        }
+    }
+}
+
+impl<T> Future for Task<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        match self.get_mut() {
+            #[cfg(feature = "smol")]
+            Self::Smol(task) => Pin::new(task).poll(cx),
+            #[cfg(feature = "async-std")]
+            Self::AsyncStd(task) => Pin::new(task).poll(cx),
         }
     }
 }
