@@ -1,16 +1,16 @@
 //! A pool of workers on smol or async-std: reserve, run a handler, settle
 //! the job; reconnect, touch and shut down gracefully along the way. The
-//! slot loop is the core's ([`proto::worker::Slot`]), the same as tokio's.
+//! pool and its slot loop are the core's ([`proto::worker::Pool`]), the
+//! same as tokio's; this module runs them on the runtime's tasks.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 pub use proto::worker::{
     BoxError, CounterSnapshot, Counters, FailurePolicy, Handler, Outcome, Shutdown, WorkerJob,
 };
-use proto::worker::{FromWorkerSettings, HandlerOutput, Slot, WorkerRuntime, WorkerSettings};
+use proto::worker::{HandlerOutput, SlotFuture, WorkerRuntime};
 
 use crate::client::Client;
 use crate::runtime::{Runtime, Task};
@@ -20,39 +20,12 @@ use crate::stream::DefaultStream;
 /// defaults are the core's, the same in every adapter.
 pub type WorkerBuilder = proto::worker::WorkerBuilder<Worker>;
 
-impl FromWorkerSettings for Worker {
-    fn from_settings(settings: WorkerSettings) -> Self {
-        Self {
-            concurrency: settings.concurrency,
-            settings: Arc::new(settings),
-            counters: Arc::new(Counters::default()),
-        }
-    }
-}
-
-/// A pool of job slots, each with its own connection: reserves from a set of
-/// tubes, runs a [`Handler`] per job and settles the job. It behaves as
-/// tokio's worker does, from the same core loop:
-///
-/// - **Settling:** `Ok` deletes the job (or does what the handler's
-///   [`Outcome`] says); an error or a panic releases it with a backoff
-///   delay by its `releases` count, or buries it once it has been reserved
-///   [`FailurePolicy::max_attempts`] times.
-/// - **Touching:** while the handler runs (on a task of its own), the job
-///   is touched on its own connection every
-///   [`proto::worker::touch_interval`] of its TTR.
-/// - **Reconnecting:** a broken connection is replaced with backoff, the
-///   watch list restored, and reserving goes on; a job held on the lost
-///   connection is not touched or settled on the new one and counts as
-///   `lost`.
-/// - **Shutdown:** when the [`Shutdown`] is triggered, reserving stops at
-///   once (a waiting reserve is cancelled by closing its connection, so the
-///   server releases any job it was handing over); handlers in flight get
-///   the grace period to finish and be settled; those still running are
-///   cancelled and their jobs released.
-///
-/// Slots and handlers run on the runtime `run` is called from (see the
-/// crate docs on choosing between smol and async-std).
+/// A pool of job slots on smol or async-std tasks (the runtime `run` is
+/// called from), each with its own connection: reserves from a set of
+/// tubes, runs a [`Handler`] per job (on a task of its own) and settles the
+/// job. What it does on failures, long jobs, broken connections and
+/// shutdown is described on the core's [`Pool`](proto::worker::Pool), the
+/// same as tokio's worker.
 ///
 /// ```
 /// # smol::block_on(async {
@@ -86,48 +59,7 @@ impl FromWorkerSettings for Worker {
 /// # Ok::<(), beanstalk_async_std::Error>(())
 /// # }).unwrap();
 /// ```
-#[derive(Debug)]
-pub struct Worker {
-    settings: Arc<WorkerSettings>,
-    concurrency: usize,
-    counters: Arc<Counters>,
-}
-
-impl Worker {
-    /// A worker for the server at `address` (see [`crate::Client::connect`]
-    /// for the forms it takes).
-    pub fn builder(address: &str) -> WorkerBuilder {
-        WorkerBuilder::new(address)
-    }
-
-    /// The worker's counters; read them at any time, also while it runs.
-    pub fn counters(&self) -> Arc<Counters> {
-        Arc::clone(&self.counters)
-    }
-
-    /// Runs until `shutdown` is triggered and every slot has wound down;
-    /// returns the final counts.
-    pub async fn run<H: Handler>(self, handler: H, shutdown: Shutdown) -> CounterSnapshot {
-        let runtime = Runtime::current();
-        let handler = Arc::new(handler);
-        let slots: Vec<Task<()>> = (0..self.concurrency)
-            .map(|index| {
-                let slot = Slot::<Client<DefaultStream>, H>::new(
-                    index,
-                    Arc::clone(&self.settings),
-                    Arc::clone(&handler),
-                    Arc::clone(&self.counters),
-                    shutdown.clone(),
-                );
-                runtime.spawn_task(slot.run())
-            })
-            .collect();
-        for slot in slots {
-            slot.await;
-        }
-        self.counters.snapshot()
-    }
-}
+pub type Worker = proto::worker::Pool<Client<DefaultStream>>;
 
 /// A handler's task on smol or async-std.
 #[derive(Debug)]
@@ -143,8 +75,25 @@ impl Future for HandlerTask {
     }
 }
 
+/// A worker slot's task on smol or async-std.
+#[derive(Debug)]
+pub struct SlotTask(Task<()>);
+
+impl Future for SlotTask {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
 impl WorkerRuntime for Client<DefaultStream> {
     type Task = HandlerTask;
+    type SlotTask = SlotTask;
+
+    fn spawn_slot(slot: SlotFuture) -> SlotTask {
+        SlotTask(Runtime::current().spawn_task(slot))
+    }
 
     fn spawn(handler: impl Future<Output = HandlerOutput> + Send + 'static) -> HandlerTask {
         HandlerTask(Runtime::current().spawn_task(handler))

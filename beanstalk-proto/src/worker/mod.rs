@@ -2,9 +2,9 @@
 //! after its handler ran, when to touch it, and the counters a worker
 //! keeps. No I/O and no clock: adapters measure time and apply it.
 //!
-//! With `std`, the loop each worker slot runs is here too ([`Slot`]),
-//! written once for the async adapters over [`WorkerRuntime`] (their
-//! connection, tasks and timers), with the [`Handler`] it runs and the
+//! With `std`, the async adapters' worker is here too, written once over
+//! [`WorkerRuntime`] (their connection, tasks and timers): the [`Pool`] of
+//! [`Slot`]s, the loop each slot runs, the [`Handler`] it runs and the
 //! [`Shutdown`] that stops it.
 //!
 //! ```
@@ -500,6 +500,8 @@ impl<W> fmt::Debug for WorkerBuilder<W> {
 }
 
 #[cfg(all(feature = "std", target_has_atomic = "64"))]
+mod pool;
+#[cfg(all(feature = "std", target_has_atomic = "64"))]
 mod race;
 #[cfg(all(feature = "std", target_has_atomic = "64"))]
 mod runtime;
@@ -508,6 +510,8 @@ mod shutdown;
 #[cfg(all(feature = "std", target_has_atomic = "64"))]
 mod slot;
 
+#[cfg(all(feature = "std", target_has_atomic = "64"))]
+pub use pool::{Pool, SlotFuture};
 #[cfg(all(feature = "std", target_has_atomic = "64"))]
 pub use race::Panicked;
 #[cfg(all(feature = "std", target_has_atomic = "64"))]

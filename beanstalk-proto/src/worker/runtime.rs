@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::reconnecting::Reconnect;
 use crate::response::JobId;
 
+use super::pool::SlotFuture;
 use super::race::Panicked;
 use super::{Outcome, WorkerJob};
 
@@ -70,7 +71,7 @@ where
 /// An adapter's connection as a worker slot drives it: reconnecting
 /// ([`Reconnect`]), plus tasks for handlers, so that a handler that hogs
 /// its thread does not hold back the touches that keep its job.
-pub trait WorkerRuntime: Reconnect {
+pub trait WorkerRuntime: Reconnect + 'static {
     /// A task running a handler; completes with its output, or `None` if
     /// the runtime dropped it (shutting down).
     type Task: Future<Output = Option<HandlerOutput>> + Send + Unpin;
@@ -81,6 +82,13 @@ pub trait WorkerRuntime: Reconnect {
     /// Cancels `task` and completes once it is gone, so a handler has
     /// stopped before its job is released.
     fn cancel(task: Self::Task) -> impl Future<Output = ()> + Send;
+
+    /// A task running a worker slot; completes when the slot has wound
+    /// down.
+    type SlotTask: Future<Output = ()> + Send;
+
+    /// Runs a worker slot on a task of its own.
+    fn spawn_slot(slot: SlotFuture) -> Self::SlotTask;
 
     /// Something a slot did, for logging; the tokio adapter turns it into a
     /// `tracing` event. Does nothing by default.

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use proto::worker::{HandlerOutput, WorkerEvent, WorkerRuntime};
+use proto::worker::{HandlerOutput, SlotFuture, WorkerEvent, WorkerRuntime};
 use tokio::task::JoinHandle;
 
 use crate::client::Client;
@@ -24,8 +24,30 @@ impl Future for HandlerTask {
     }
 }
 
+/// A worker slot's tokio task.
+#[derive(Debug)]
+pub struct SlotTask(JoinHandle<()>);
+
+impl Future for SlotTask {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(|ended| {
+            if let Err(error) = ended {
+                crate::event!(error, %error, "worker slot ended abnormally");
+                let _ = error;
+            }
+        })
+    }
+}
+
 impl WorkerRuntime for Client {
     type Task = HandlerTask;
+    type SlotTask = SlotTask;
+
+    fn spawn_slot(slot: SlotFuture) -> SlotTask {
+        SlotTask(tokio::spawn(slot))
+    }
 
     fn spawn(handler: impl Future<Output = HandlerOutput> + Send + 'static) -> HandlerTask {
         HandlerTask(tokio::spawn(handler))
