@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use beanstalk_async_std::proto::retry::Backoff;
+use beanstalk_async_std::proto::stats::JobState;
 use beanstalk_async_std::worker::{
     CounterSnapshot, Counters, Outcome, Shutdown, Worker, WorkerJob,
 };
@@ -243,6 +244,60 @@ fn shutdown_releases_jobs_still_running_after_the_grace_period() {
             (6, 0)
         );
         assert_eq!(server.stats_counter("cmd-release"), 3);
+    });
+}
+
+/// Shutdown while slots wait in `reserve`: it is immediate, and a job put
+/// at the same moment is never lost: it was handled, or it is ready again.
+#[test]
+fn shutdown_cancels_idle_reserves_without_losing_a_job() {
+    smol::block_on(async {
+        let server = Server::start();
+        let mut put = producer(&server.url(), "idle").await;
+        for round in 0..20u64 {
+            let worker = Worker::builder(&server.url())
+                .tube("idle")
+                .concurrency(2)
+                .build()
+                .unwrap();
+            let counters = worker.counters();
+            let shutdown = Shutdown::new();
+            let handler = |_job: WorkerJob| async { Ok::<(), String>(()) };
+            let job = Arc::new(Mutex::new(None));
+            let triggered = Arc::new(Mutex::new(None));
+            let totals = alongside(worker.run(handler, shutdown.clone()), async {
+                // Let the slots reach their reserve, then race a put with
+                // the signal.
+                Timer::after(Duration::from_millis(5 + round % 5)).await;
+                let mut racer = producer(&server.url(), "idle").await;
+                *job.lock().unwrap() =
+                    Some(racer.put("racing", PutOptions::default()).await.unwrap());
+                *triggered.lock().unwrap() = Some(Instant::now());
+                shutdown.trigger();
+            })
+            .await;
+            let took = triggered.lock().unwrap().unwrap().elapsed();
+            assert!(took < Duration::from_millis(500), "round {round}: {took:?}");
+            assert_eq!(counters.snapshot(), totals);
+            let job = job.lock().unwrap().clone().unwrap();
+            if totals.succeeded == 1 {
+                assert!(matches!(put.stats_job(job.id).await, Err(Error::NotFound)));
+                continue;
+            }
+            assert_eq!(totals.succeeded, 0);
+            // The server notices the closed connections a moment later and
+            // releases a job one of them had been handed.
+            let deadline = Instant::now() + Duration::from_secs(1);
+            loop {
+                let stats = put.stats_job(job.id).await.unwrap();
+                if stats.state == JobState::Ready {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "round {round}: {stats:?}");
+                Timer::after(Duration::from_millis(2)).await;
+            }
+            put.delete(job.id).await.unwrap();
+        }
     });
 }
 
