@@ -279,7 +279,7 @@ fn shutdown_cancels_idle_reserves_without_losing_a_job() {
             let took = triggered.lock().unwrap().unwrap().elapsed();
             assert!(took < Duration::from_millis(500), "round {round}: {took:?}");
             assert_eq!(counters.snapshot(), totals);
-            let job = job.lock().unwrap().clone().unwrap();
+            let job = job.lock().unwrap().unwrap();
             if totals.succeeded == 1 {
                 assert!(matches!(put.stats_job(job.id).await, Err(Error::NotFound)));
                 continue;
