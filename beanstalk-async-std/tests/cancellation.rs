@@ -47,6 +47,12 @@ struct Tally {
 }
 
 impl Tally {
+    fn add(&mut self, other: &Self) {
+        self.completed += other.completed;
+        self.dropped += other.dropped;
+        self.puts_sent += other.puts_sent;
+    }
+
     fn count<T>(&mut self, outcome: &Option<T>) {
         match outcome {
             Some(_) => self.completed += 1,
@@ -148,14 +154,30 @@ async fn random_drops(address: &str, seed: u64, steps: usize, max_patience: Dura
     tally
 }
 
+/// The most rounds of [`random_drops`] a test runs to see both outcomes.
+const MAX_ROUNDS: u64 = 8;
+
 #[test]
 fn random_drops_keep_replies_in_step() {
     let seed = seed();
     smol::block_on(async {
-        let server = Server::start();
-        let tally = random_drops(&server.url(), seed, 3000, Duration::from_micros(150)).await;
-        eprintln!("{tally:?}");
-        assert!(tally.completed > 100 && tally.dropped > 100, "{tally:?}");
+        // A loaded machine wakes the client late, when a call and its timer
+        // are both ready; the call is polled first and wins, so drops get
+        // rarer. More rounds then, each on a fresh server (its `cmd-put`
+        // is checked) with the seed moved on, until both outcomes were
+        // seen often enough.
+        let mut total = Tally::default();
+        for round in 0..MAX_ROUNDS {
+            let server = Server::start();
+            let seed = seed.wrapping_add(round);
+            let tally = random_drops(&server.url(), seed, 3000, Duration::from_micros(150)).await;
+            eprintln!("round {round}: {tally:?}");
+            total.add(&tally);
+            if total.completed > 100 && total.dropped > 100 {
+                break;
+            }
+        }
+        assert!(total.completed > 100 && total.dropped > 100, "{total:?}");
     });
 }
 
