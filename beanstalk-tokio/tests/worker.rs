@@ -176,7 +176,14 @@ async fn without_touching_a_slow_handler_loses_its_job() {
     wait_for(&counters, Duration::from_secs(2), |c| c.reserved == 1).await;
     let mut thief = Client::connect(&server.url()).await.unwrap();
     thief.watch("slow").await.unwrap();
-    let stolen = thief.reserve_with_timeout(4).await.unwrap();
+    let stolen = match thief.reserve_with_timeout(4).await {
+        Ok(stolen) => stolen,
+        Err(error) => panic!(
+            "the job did not come back after its TTR: {error:?}; worker {:?}; job {:?}",
+            counters.snapshot(),
+            put.stats_job(job.id).await
+        ),
+    };
     assert_eq!(stolen.id, job.id);
     wait_for(&counters, Duration::from_secs(3), |c| c.lost == 1).await;
     shutdown.trigger();
