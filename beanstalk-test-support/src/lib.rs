@@ -16,6 +16,8 @@
 //! * [`conformance`] is the suite every adapter runs, written once against
 //!   the core's command traits and expanded per adapter and runtime by
 //!   [`conformance_suite!`].
+//! * [`worker_suite`] is the same for the async adapters' worker (the core's
+//!   `Pool` over their `Client`), expanded by [`worker_suite!`].
 //!
 //! Tests never share state: every fixture picks its own port or directory and
 //! cleans up in `Drop`, even while a failing test unwinds.
@@ -46,6 +48,7 @@ pub mod conformance;
 mod proxy;
 mod server;
 mod stream;
+pub mod worker_suite;
 
 pub use proxy::{Direction, FakePeer, FaultPlan, FaultProxy};
 pub use server::{Address, Server, ServerBuilder};
