@@ -16,8 +16,9 @@
 //! * [`conformance`] is the suite every adapter runs, written once against
 //!   the core's command traits and expanded per adapter and runtime by
 //!   [`conformance_suite!`].
-//! * [`worker_suite`] is the same for the async adapters' worker (the core's
-//!   `Pool` over their `Client`), expanded by [`worker_suite!`].
+//! * [`worker_suite`](mod@worker_suite) is the same for the async adapters'
+//!   worker (the core's `Pool` over their `Client`), expanded by
+//!   [`worker_suite!`](macro@worker_suite).
 //!
 //! Tests never share state: every fixture picks its own port or directory and
 //! cleans up in `Drop`, even while a failing test unwinds.

@@ -5,7 +5,7 @@
 //!
 //! The async adapters' `Worker` is the core's [`Pool`] over their
 //! `Client`, so the suite is written once over [`WorkerRuntime`]: an
-//! adapter's test file expands [`worker_suite!`](crate::worker_suite) with
+//! adapter's test file expands [`worker_suite!`](macro@crate::worker_suite) with
 //! its `Client` and its runtime's `block_on`. Timers are the adapter's own
 //! ([`Reconnect::sleep`](proto::reconnecting::Reconnect::sleep)), and the
 //! worker runs side by side with the test's steps in one future, so no
