@@ -191,7 +191,37 @@ pub async fn slow_handler_keeps_its_job_by_touching<C: WorkerRuntime>() {
 /// The control for the test above: without touching, the same handler
 /// loses its job to another consumer when the TTR runs out, and the worker
 /// counts it as lost instead of deleting someone else's job.
+///
+/// beanstalkd 1.12 now and then does not time out a job reserved on an
+/// idle connection (seen twice in about 30 runs here): the thief waits in
+/// vain and the worker's delete at 3 s succeeds, which a correct server
+/// makes impossible (the worker neither touched nor re-reserved the job).
+/// That outcome is told apart from a client fault and tried again on a
+/// fresh server, at most three times.
 pub async fn without_touching_a_slow_handler_loses_its_job<C: WorkerRuntime>() {
+    for attempt in 1..=3 {
+        match ttr_expiry_without_touching::<C>().await {
+            TtrExpiry::JobLost => return,
+            TtrExpiry::ServerKeptTheReservation(totals) => {
+                eprintln!(
+                    "attempt {attempt}: beanstalkd did not time out the reserved job after \
+                     its TTR ({totals:?}); trying again on a fresh server"
+                );
+            }
+        }
+    }
+    panic!("beanstalkd never timed out the job in three attempts");
+}
+
+/// How [`ttr_expiry_without_touching`] ended.
+enum TtrExpiry {
+    /// As it should: the thief got the job, the worker counted it lost.
+    JobLost,
+    /// The server never timed the job out (see the test above).
+    ServerKeptTheReservation(CounterSnapshot),
+}
+
+async fn ttr_expiry_without_touching<C: WorkerRuntime>() -> TtrExpiry {
     let server = Server::start();
     let mut put = producer::<C>(&server.url(), "slow").await;
     // TTR 2 s, handler 3 s: the job times out at 2 s, the thief holds it
@@ -209,25 +239,42 @@ pub async fn without_touching_a_slow_handler_loses_its_job<C: WorkerRuntime>() {
         Ok::<(), String>(())
     };
     let mut thief = Reconnecting::<C>::connect(&server.url()).await.unwrap();
+    let mut stolen = None;
     let totals = alongside(worker.run(handler, shutdown.clone()), async {
         wait_for::<C>(&counters, Duration::from_secs(2), |c| c.reserved == 1).await;
         thief.watch("slow").await.unwrap();
-        let stolen = match thief.reserve_with_timeout(4).await {
-            Ok(stolen) => stolen,
-            Err(error) => panic!(
-                "the job did not come back after its TTR: {error:?}; worker {:?}; job {:?}",
-                counters.snapshot(),
-                put.stats_job(job.id).await
-            ),
-        };
-        assert_eq!(stolen.id, job.id);
-        wait_for::<C>(&counters, Duration::from_secs(3), |c| c.lost == 1).await;
+        let reserved = thief.reserve_with_timeout(4).await;
+        if reserved.is_ok() {
+            wait_for::<C>(&counters, Duration::from_secs(3), |c| c.lost == 1).await;
+        }
+        stolen = Some(reserved);
         shutdown.trigger();
     })
     .await;
-    assert_eq!((totals.succeeded, totals.touched), (0, 0));
-    // The thief still holds it: the worker's late delete did not remove it.
-    thief.delete(job.id).await.unwrap();
+    match stolen.expect("the steps ran") {
+        Ok(stolen) => {
+            assert_eq!(stolen.id, job.id);
+            assert_eq!((totals.succeeded, totals.touched), (0, 0));
+            // The thief still holds it: the worker's late delete did not
+            // remove it.
+            thief.delete(job.id).await.unwrap();
+            TtrExpiry::JobLost
+        }
+        Err(Error::TimedOut)
+            if (
+                totals.reserved,
+                totals.succeeded,
+                totals.touched,
+                totals.lost,
+            ) == (1, 1, 0, 0) =>
+        {
+            TtrExpiry::ServerKeptTheReservation(totals)
+        }
+        Err(error) => panic!(
+            "the job did not come back after its TTR: {error:?}; worker {totals:?}; job {:?}",
+            put.stats_job(job.id).await
+        ),
+    }
 }
 
 /// Failures: released with a delay that grows with the job's `releases`,
