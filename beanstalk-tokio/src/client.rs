@@ -281,15 +281,11 @@ impl Client {
         R::from_response(result?)
     }
 
-    /// Queues `request` without writing it: the first half of a command,
-    /// for the reconnecting client, which keeps the request so it can send
-    /// it again on a new connection. [`Client::finish`] is the second half.
-    pub(crate) fn begin<R: Request>(&mut self, request: &R) -> Result<Token, Error> {
-        Ok(self.conn.send(request, &mut self.wbuf)?)
-    }
-
     /// Writes what is queued and waits for the reply to `token`, with the
-    /// same cancellation handling as any command.
+    /// same cancellation handling as any command: the second half of a
+    /// command whose first half was [`Client::send`], for the reconnecting
+    /// client, which keeps the request so it can send it again on a new
+    /// connection.
     pub(crate) async fn finish(&mut self, token: Token) -> Result<Response, Error> {
         let mut guard = CancelGuard(Some(self));
         let Some(client) = guard.0.as_deref_mut() else {

@@ -91,7 +91,7 @@ impl Reconnect for Client {
     }
 
     fn begin<R: Request>(&mut self, request: &R) -> Result<Token, Error> {
-        Self::begin(self, request)
+        Self::send(self, request)
     }
 
     async fn finish(&mut self, token: Token) -> Result<Response, Error> {
