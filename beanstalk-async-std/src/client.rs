@@ -2,9 +2,10 @@
 //! `futures-io` stream.
 
 use std::io;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::future::poll_fn;
 use proto::batch::Run;
@@ -405,15 +406,32 @@ where
         }
     }
 
-    /// Writes and flushes everything buffered, within the write timeout.
+    /// Writes and flushes everything buffered. The write timeout runs from
+    /// the last progress, as [`Options::write_timeout`] says, so a large
+    /// batch may take longer as a whole; a write that never waits never
+    /// reads the clock.
     async fn flush(&mut self) -> Result<(), Error> {
         let timeout = self.options.write_timeout;
         let Some(io) = self.io.as_mut() else {
             return Err(self.conn.closed_error().into());
         };
-        let wbuf = &mut self.wbuf;
-        let sending = poll_fn(|cx| poll_send(io, wbuf, cx));
-        match self.watchdog.until(deadline_after(timeout), sending).await {
+        let (wbuf, watchdog) = (&mut self.wbuf, &mut self.watchdog);
+        // `None` until the first wait; `Some(None)` for no deadline.
+        let mut deadline = None;
+        let sending = poll_fn(|cx| {
+            let before = wbuf.remaining();
+            if let Poll::Ready(sent) = poll_send(io, wbuf, cx) {
+                return Poll::Ready(Some(sent));
+            }
+            if wbuf.remaining() < before {
+                deadline = None;
+            }
+            match *deadline.get_or_insert_with(|| deadline_after(timeout)) {
+                Some(at) => watchdog.poll_passed(cx, at).map(|()| None),
+                None => Poll::Pending,
+            }
+        });
+        match sending.await {
             Some(Ok(())) => Ok(()),
             Some(Err(error)) => Err(self.fail_io(error)),
             None => Err(self.fail_timeout(timeout)),

@@ -127,23 +127,33 @@ impl Watchdog {
     }
 
     /// Ready once `deadline` has passed; otherwise the timer is armed (no
-    /// later than `deadline`) to wake `cx`.
+    /// later than `deadline`, give or take 1/32 of the time left) to wake
+    /// `cx`. Reads the clock only to move the timer or once it fired.
     pub(crate) fn poll_passed(&mut self, cx: &mut Context<'_>, deadline: Instant) -> Poll<()> {
         loop {
-            let now = Instant::now();
-            if now >= deadline {
-                return Poll::Ready(());
-            }
-            let latest = deadline + deadline.saturating_duration_since(now) / 32;
-            if self.armed.is_none_or(|at| at > latest) {
+            let rearm = match self.armed {
+                None => true,
+                Some(at) if at > deadline => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Poll::Ready(());
+                    }
+                    at > deadline + deadline.saturating_duration_since(now) / 32
+                }
+                Some(_) => false,
+            };
+            if rearm {
                 self.timer.set_at(deadline);
                 self.armed = Some(deadline);
             }
-            match Pin::new(&mut self.timer).poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                // Armed for an earlier deadline: look again.
-                Poll::Ready(_) => self.armed = None,
+            if Pin::new(&mut self.timer).poll(cx).is_pending() {
+                return Poll::Pending;
             }
+            self.armed = None;
+            if Instant::now() >= deadline {
+                return Poll::Ready(());
+            }
+            // It fired for an earlier deadline: arm it again.
         }
     }
 }

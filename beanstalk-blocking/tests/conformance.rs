@@ -1,9 +1,12 @@
 //! The shared conformance suite, run against the blocking client.
 
 use std::future::{Future, ready};
+use std::time::Duration;
 
 use beanstalk_blocking::proto::{Request, Response, Token};
-use beanstalk_blocking::{Client, Error, Execute, Options, PutOptions, PutReceipt, cmd, proto};
+use beanstalk_blocking::{
+    Client, Commands, Error, Execute, Job, Options, PutOptions, PutReceipt, cmd, proto,
+};
 use beanstalk_test_support::conformance::{Adapter, Settings};
 
 /// The blocking client seen through the async command traits: each call
@@ -60,6 +63,13 @@ impl Adapter for Blocking {
 
     fn recv(client: &mut Self) -> impl Future<Output = Result<(Token, Response), Error>> + Send {
         ready(client.0.recv())
+    }
+
+    fn reserve_within(
+        client: &mut Self,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Job, Error>> + Send {
+        ready(client.0.with_timeout(timeout).reserve())
     }
 }
 

@@ -11,6 +11,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use proto::Job;
 use proto::{
     AsyncCommands, CommandError, Error, PutOptions, PutReceipt, ReleaseOutcome, Request, Response,
     Token, cmd, stats::JobState,
@@ -68,6 +69,12 @@ pub trait Adapter {
     fn recv(
         client: &mut Self::Client,
     ) -> impl Future<Output = Result<(Token, Response), Error>> + Send;
+
+    /// `reserve` under a timeout of its own (the client's `with_timeout`).
+    fn reserve_within(
+        client: &mut Self::Client,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Job, Error>> + Send;
 }
 
 async fn connect<A: Adapter>(server_url: &str) -> A::Client {
@@ -596,6 +603,46 @@ pub async fn stalled_server_times_out<A: Adapter>() {
     ));
 }
 
+/// A timer armed for an earlier command (the 300 ms read timeout of
+/// `watch`) fires while the server legitimately holds
+/// `reserve-with-timeout 1` for a second: the wait goes on, and the
+/// server's `TIMED_OUT` is what the caller sees. Clients that keep one
+/// timer armed from command to command must look again when it fires.
+pub async fn an_earlier_deadline_does_not_cut_a_longer_wait_short<A: Adapter>() {
+    let server = Server::start();
+    let settings = Settings {
+        read_timeout: Duration::from_millis(300),
+        ..Settings::default()
+    };
+    let mut client = connect_with::<A>(&server.url(), settings).await;
+    client.watch("empty").await.unwrap();
+    client.ignore("default").await.unwrap();
+    let started = Instant::now();
+    let result = client.reserve_with_timeout(1).await;
+    assert!(matches!(result, Err(Error::TimedOut)), "{result:?}");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert!(A::is_open(&client));
+    // The client keeps working, and so does its timer.
+    assert_eq!(client.watch("other").await.unwrap(), 2);
+}
+
+/// After a command under the 5 s default, whose deadline may still be
+/// armed, a call with a 200 ms timeout still gives up after 200 ms.
+pub async fn a_later_shorter_deadline_holds<A: Adapter>() {
+    let server = Server::start();
+    let mut client = connect::<A>(&server.url()).await;
+    client.watch("empty").await.unwrap();
+    client.ignore("default").await.unwrap();
+    let started = Instant::now();
+    let result = A::reserve_within(&mut client, Duration::from_millis(200)).await;
+    assert!(matches!(result, Err(Error::Timeout(_))), "{result:?}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(190) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+}
+
 /// A connection cut in the middle of a reply fails every call in flight.
 pub async fn killed_mid_reply<A: Adapter>() {
     let server = Server::start();
@@ -718,6 +765,8 @@ macro_rules! conformance_suite {
             sliding_window_pipeline,
             one_byte_chunks,
             stalled_server_times_out,
+            an_earlier_deadline_does_not_cut_a_longer_wait_short,
+            a_later_shorter_deadline_holds,
             killed_mid_reply,
             connection_refused,
             garbage_from_peer,

@@ -13,6 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use crate::stream::Stream;
+use crate::watchdog::Watchdog;
 
 /// Reads ask for at least this much room, and for more while replies are
 /// large.
@@ -63,6 +64,8 @@ pub struct Client {
     options: Options,
     endpoint: Endpoint,
     read_size: usize,
+    /// Enforces the read and write timeouts without a timer per command.
+    watchdog: Watchdog,
 }
 
 impl Client {
@@ -94,6 +97,7 @@ impl Client {
             options,
             endpoint: endpoint.clone(),
             read_size: MIN_READ,
+            watchdog: Watchdog::new(),
         })
     }
 
@@ -311,30 +315,32 @@ impl Client {
         }
     }
 
-    /// Writes everything buffered, within the write timeout.
+    /// Writes everything buffered, each write within the write timeout.
     async fn flush(&mut self) -> Result<(), Error> {
         let timeout = self.options.write_timeout;
-        let deadline = Instant::now() + timeout;
         while self.wbuf.has_remaining() {
             let Some(io) = self.io.as_mut() else {
                 return Err(self.conn.closed_error().into());
             };
-            let written = if self.wbuf.chunk_count() == 1 {
-                // One chunk (everything copied) is a plain write, which
-                // skips the kernel's iovec import.
-                tokio::time::timeout_at(deadline, io.write(self.wbuf.chunk())).await
-            } else {
-                let mut slices = [std::io::IoSlice::new(&[]); 8];
-                let count = self.wbuf.chunks_vectored(&mut slices);
-                let slices = slices.get(..count).unwrap_or_default();
-                tokio::time::timeout_at(deadline, io.write_vectored(slices)).await
+            let wbuf = &self.wbuf;
+            let writing = async {
+                if wbuf.chunk_count() == 1 {
+                    // One chunk (everything copied) is a plain write, which
+                    // skips the kernel's iovec import.
+                    io.write(wbuf.chunk()).await
+                } else {
+                    let mut slices = [std::io::IoSlice::new(&[]); 8];
+                    let count = wbuf.chunks_vectored(&mut slices);
+                    io.write_vectored(slices.get(..count).unwrap_or_default())
+                        .await
+                }
             };
-            match written {
-                Err(_) => return Err(self.fail_timeout(timeout)),
-                Ok(Ok(0)) => return Err(self.fail_io(std::io::ErrorKind::WriteZero.into())),
-                Ok(Ok(n)) => self.wbuf.advance(n),
-                Ok(Err(error)) if error.kind() == std::io::ErrorKind::Interrupted => {}
-                Ok(Err(error)) => return Err(self.fail_io(error)),
+            match self.watchdog.within(timeout, writing).await {
+                None => return Err(self.fail_timeout(timeout)),
+                Some(Ok(0)) => return Err(self.fail_io(std::io::ErrorKind::WriteZero.into())),
+                Some(Ok(n)) => self.wbuf.advance(n),
+                Some(Err(error)) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Some(Err(error)) => return Err(self.fail_io(error)),
             }
         }
         Ok(())
@@ -368,14 +374,10 @@ impl Client {
                 return Err(self.conn.closed_error().into());
             };
             self.rbuf.reserve(self.read_size);
-            let read = match at {
-                Some((at, limit)) => {
-                    match tokio::time::timeout_at(at, io.read_buf(&mut self.rbuf)).await {
-                        Ok(read) => read,
-                        Err(_) => return Err(self.fail_timeout(limit)),
-                    }
-                }
-                None => io.read_buf(&mut self.rbuf).await,
+            let reading = io.read_buf(&mut self.rbuf);
+            let Some(read) = self.watchdog.until(at.map(|(at, _)| at), reading).await else {
+                let limit = at.map(|(_, limit)| limit).unwrap_or_default();
+                return Err(self.fail_timeout(limit));
             };
             match read {
                 Ok(0) => {

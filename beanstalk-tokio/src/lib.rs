@@ -69,6 +69,7 @@ mod client;
 mod reconnecting;
 mod shared;
 mod stream;
+mod watchdog;
 pub mod worker;
 
 pub use client::{Client, WithTimeout};

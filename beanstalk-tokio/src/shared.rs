@@ -1,10 +1,8 @@
 //! One connection shared by many tasks: commands from every task are
 //! pipelined in FIFO order by a driver task.
 
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use proto::mux::Mux;
@@ -17,6 +15,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 use crate::stream::Stream;
+use crate::watchdog::Watchdog;
 
 const READ_SIZE: usize = 64 * 1024;
 
@@ -230,7 +229,7 @@ async fn drive(shared: Arc<Shared>, stream: Stream) {
     let mut write_deadline = None;
     // Once every handle is gone, replies still due are awaited this long.
     let mut drain_deadline = None;
-    let mut timer = Timer::new();
+    let mut timer = Watchdog::new();
     loop {
         if !out.has_remaining() {
             let mut mux = shared.lock();
@@ -308,41 +307,6 @@ async fn drive(shared: Arc<Shared>, stream: Stream) {
         }
     }
 }
-
-/// One timer for every deadline of the driver, kept armed from one wait to
-/// the next: registering a timer per command or per write costs the
-/// runtime's timer wheel a lock and an insertion each time. It is moved
-/// only when a deadline comes before the armed one; armed too early, it
-/// fires and the driver looks again.
-struct Timer {
-    sleep: Pin<Box<tokio::time::Sleep>>,
-    armed: Option<Instant>,
-}
-
-impl Timer {
-    fn new() -> Self {
-        Self {
-            sleep: Box::pin(tokio::time::sleep_until(Instant::now() + FAR_FUTURE)),
-            armed: None,
-        }
-    }
-
-    /// Waits until the timer fires, armed no later than `deadline`.
-    async fn wait_until(&mut self, deadline: Option<Instant>) {
-        let Some(deadline) = deadline else {
-            return std::future::pending().await;
-        };
-        if self.armed.is_none_or(|armed| armed > deadline) {
-            self.sleep.as_mut().reset(deadline);
-            self.armed = Some(deadline);
-        }
-        self.sleep.as_mut().await;
-        self.armed = None;
-    }
-}
-
-/// A deadline that never comes, for a `select!` branch that is disabled.
-const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365);
 
 async fn read_some(reader: &mut ReadHalf<Stream>, rbuf: &mut BytesMut) -> std::io::Result<usize> {
     rbuf.reserve(READ_SIZE);

@@ -1,10 +1,11 @@
 //! The shared conformance suite, run against the tokio client.
 
 use std::future::Future;
+use std::time::Duration;
 
 use beanstalk_test_support::conformance::{Adapter, Settings};
 use beanstalk_tokio::proto::{Request, Response, Token};
-use beanstalk_tokio::{Client, Error, Options, PutOptions, PutReceipt, cmd};
+use beanstalk_tokio::{AsyncCommands, Client, Error, Job, Options, PutOptions, PutReceipt, cmd};
 
 struct Tokio;
 
@@ -48,6 +49,10 @@ impl Adapter for Tokio {
 
     fn recv(client: &mut Client) -> impl Future<Output = Result<(Token, Response), Error>> + Send {
         client.recv()
+    }
+
+    async fn reserve_within(client: &mut Client, timeout: Duration) -> Result<Job, Error> {
+        client.with_timeout(timeout).reserve().await
     }
 }
 

@@ -2,9 +2,12 @@
 //! every runtime: only the `block_on` that drives it differs.
 
 use std::future::Future;
+use std::time::Duration;
 
 use beanstalk_async_std::proto::{Request, Response, Token};
-use beanstalk_async_std::{Client, Error, Options, PutOptions, PutReceipt, cmd};
+use beanstalk_async_std::{
+    AsyncCommands, Client, Error, Job, Options, PutOptions, PutReceipt, cmd,
+};
 use beanstalk_test_support::conformance::{Adapter, Settings};
 
 pub(crate) struct FuturesIo;
@@ -49,5 +52,9 @@ impl Adapter for FuturesIo {
 
     fn recv(client: &mut Client) -> impl Future<Output = Result<(Token, Response), Error>> + Send {
         client.recv()
+    }
+
+    async fn reserve_within(client: &mut Client, timeout: Duration) -> Result<Job, Error> {
+        client.with_timeout(timeout).reserve().await
     }
 }
