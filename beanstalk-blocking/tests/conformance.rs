@@ -32,6 +32,7 @@ impl Adapter for Blocking {
     ) -> impl Future<Output = Result<Self, Error>> + Send {
         let options = Options::default()
             .read_timeout(settings.read_timeout)
+            .write_timeout(settings.write_timeout)
             .max_job_size(settings.max_job_size);
         let client = Client::connect_with(address, options);
         ready(client.map(Blocking))

@@ -24,6 +24,8 @@ use crate::{Direction, FakePeer, FaultPlan, FaultProxy, Server};
 pub struct Settings {
     /// Read timeout for commands the server answers at once.
     pub read_timeout: Duration,
+    /// How long a write may make no progress.
+    pub write_timeout: Duration,
     /// The largest job the client sends or accepts.
     pub max_job_size: u32,
 }
@@ -32,6 +34,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             read_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(5),
             max_job_size: 65_535,
         }
     }
@@ -643,6 +646,40 @@ pub async fn a_later_shorter_deadline_holds<A: Adapter>() {
     );
 }
 
+/// The write timeout bounds how long a write makes no progress, not a
+/// whole flush: 18 MB of pipelined puts, let through at about 8 MB/s,
+/// take more than twice the 500 ms timeout and still go through. (The
+/// kernel reports a socket writable again only once a good part of its
+/// send buffer, up to 4 MB here, has drained: at 8 MB/s that can take
+/// 250 ms, so the timeout is not set tighter.)
+pub async fn a_slow_but_steady_write_does_not_time_out<A: Adapter>() {
+    let server = Server::start();
+    let slow = FaultPlan::new().delay(Direction::Upstream, Duration::from_millis(2));
+    let proxy = FaultProxy::start(&server.addr(), slow);
+    let settings = Settings {
+        write_timeout: Duration::from_millis(500),
+        ..Settings::default()
+    };
+    let mut client = connect_with::<A>(&proxy.url(), settings).await;
+    let body = vec![b'x'; 60_000];
+    let put = cmd::Put::new(&body[..], opts()).unwrap();
+    let tokens: Vec<Token> = (0..300)
+        .map(|_| A::send(&mut client, &put).unwrap())
+        .collect();
+    let started = Instant::now();
+    for (n, token) in tokens.into_iter().enumerate() {
+        let (answered, reply) = A::recv(&mut client).await.unwrap();
+        assert_eq!(answered, token);
+        cmd::Put::from_response(reply).unwrap();
+        if n == 0 {
+            // Everything is written before the first reply is read.
+            let flushing = started.elapsed();
+            assert!(flushing > Duration::from_secs(1), "{flushing:?}");
+        }
+    }
+    assert!(A::is_open(&client));
+}
+
 /// A connection cut in the middle of a reply fails every call in flight.
 pub async fn killed_mid_reply<A: Adapter>() {
     let server = Server::start();
@@ -767,6 +804,7 @@ macro_rules! conformance_suite {
             stalled_server_times_out,
             an_earlier_deadline_does_not_cut_a_longer_wait_short,
             a_later_shorter_deadline_holds,
+            a_slow_but_steady_write_does_not_time_out,
             killed_mid_reply,
             connection_refused,
             garbage_from_peer,

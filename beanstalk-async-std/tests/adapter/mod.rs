@@ -21,6 +21,7 @@ impl Adapter for FuturesIo {
     ) -> impl Future<Output = Result<Client, Error>> + Send {
         let options = Options::default()
             .read_timeout(settings.read_timeout)
+            .write_timeout(settings.write_timeout)
             .max_job_size(settings.max_job_size);
         let address = address.to_owned();
         async move { Client::connect_with(&address, options).await }
