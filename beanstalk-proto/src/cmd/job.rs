@@ -33,7 +33,7 @@ impl Delete {
 }
 
 request!(Delete => Delete -> (),
-    encode(|this, dst| encode_numbers(dst, "delete", &[this.id])),
+    encode(|this, dst| encode_numbers(dst, "delete", [this.id])),
     reply(R::Word(crate::frame::ReplyWord::Deleted) => ()),
     fn job_id(&self) -> Option<JobId> {
         Some(self.id)
@@ -85,7 +85,7 @@ request!(Release => Release -> ReleaseOutcome,
     encode(|this, dst| encode_numbers(
         dst,
         "release",
-        &[this.id, this.priority.into(), this.delay.into()],
+        [this.id, this.priority.into(), this.delay.into()],
     )),
     reply(reply @ (R::Word(crate::frame::ReplyWord::Released) | R::Buried(None)) => {
         if matches!(reply, R::Buried(_)) {
@@ -125,7 +125,7 @@ impl Bury {
 }
 
 request!(Bury => Bury -> (),
-    encode(|this, dst| encode_numbers(dst, "bury", &[this.id, this.priority.into()])),
+    encode(|this, dst| encode_numbers(dst, "bury", [this.id, this.priority.into()])),
     reply(R::Buried(None) => ()),
     fn job_id(&self) -> Option<JobId> {
         Some(self.id)
@@ -157,7 +157,7 @@ impl Touch {
 }
 
 request!(Touch => Touch -> (),
-    encode(|this, dst| encode_numbers(dst, "touch", &[this.id])),
+    encode(|this, dst| encode_numbers(dst, "touch", [this.id])),
     reply(R::Word(crate::frame::ReplyWord::Touched) => ()),
     fn job_id(&self) -> Option<JobId> {
         Some(self.id)
@@ -190,7 +190,7 @@ impl Kick {
 }
 
 request!(Kick => Kick -> u64,
-    encode(|this, dst| encode_numbers(dst, "kick", &[this.bound.into()])),
+    encode(|this, dst| encode_numbers(dst, "kick", [this.bound.into()])),
     reply(R::Kicked(Some(count)) => count)
 );
 
@@ -219,7 +219,7 @@ impl KickJob {
 }
 
 request!(KickJob => KickJob -> (),
-    encode(|this, dst| encode_numbers(dst, "kick-job", &[this.id])),
+    encode(|this, dst| encode_numbers(dst, "kick-job", [this.id])),
     reply(R::Kicked(None) => ()),
     fn job_id(&self) -> Option<JobId> {
         Some(self.id)

@@ -32,7 +32,7 @@ impl Peek {
 }
 
 request!(Peek => Peek -> Option<Job>,
-    encode(|this, dst| encode_numbers(dst, "peek", &[this.id])),
+    encode(|this, dst| encode_numbers(dst, "peek", [this.id])),
     reply(found @ (R::Job(_) | R::Word(ReplyWord::NotFound)) => match found {
         R::Job(job) => Some(job),
         _ => None,
@@ -53,7 +53,7 @@ macro_rules! peek_state {
         pub struct $name;
 
         request!($name => $kind -> Option<Job>,
-            encode(|_this, dst| encode_numbers(dst, $word, &[])),
+            encode(|_this, dst| encode_numbers(dst, $word, [])),
             reply(found @ (R::Job(_) | R::Word(ReplyWord::NotFound)) => match found {
                 R::Job(job) => Some(job),
                 _ => None,

@@ -226,7 +226,7 @@ impl Request for Put<'_> {
             ttr.into(),
             self.body.len() as u64,
         ];
-        super::encode_numbers(dst, "put", &numbers);
+        super::encode_numbers(dst, "put", numbers);
         let shared = match &self.body {
             Body::Shared(bytes) => Some(bytes),
             Body::Borrowed(_) => None,

@@ -29,7 +29,7 @@ impl Request for Quit {
     const KIND: CommandKind = CommandKind::Quit;
 
     fn encode(&self, dst: &mut WriteBuf) {
-        encode_numbers(dst, "quit", &[]);
+        encode_numbers(dst, "quit", []);
     }
 
     /// `quit` completes locally with [`Response::Closing`].

@@ -27,7 +27,7 @@ use crate::response::{Job, JobId};
 pub struct Reserve;
 
 request!(Reserve => Reserve -> Job,
-    encode(|_this, dst| encode_numbers(dst, "reserve", &[])),
+    encode(|_this, dst| encode_numbers(dst, "reserve", [])),
     reply(R::Job(job) => job),
     fn reply_timeout(&self) -> ReplyTimeout {
         ReplyTimeout::Indefinite
@@ -71,7 +71,7 @@ impl ReserveWithTimeout {
 }
 
 request!(ReserveWithTimeout => ReserveWithTimeout -> Job,
-    encode(|this, dst| encode_numbers(dst, "reserve-with-timeout", &[this.seconds.into()])),
+    encode(|this, dst| encode_numbers(dst, "reserve-with-timeout", [this.seconds.into()])),
     reply(R::Job(job) => job),
     fn reply_timeout(&self) -> ReplyTimeout {
         ReplyTimeout::ServerWait(Duration::from_secs(self.seconds.into()))
@@ -104,7 +104,7 @@ impl ReserveJob {
 }
 
 request!(ReserveJob => ReserveJob -> Job,
-    encode(|this, dst| encode_numbers(dst, "reserve-job", &[this.id])),
+    encode(|this, dst| encode_numbers(dst, "reserve-job", [this.id])),
     reply(R::Job(job) => job),
     fn job_id(&self) -> Option<JobId> {
         Some(self.id)

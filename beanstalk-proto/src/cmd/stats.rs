@@ -22,7 +22,7 @@ use crate::tube::{IntoTube, Tube};
 pub struct Stats;
 
 request!(Stats => Stats -> ServerStats,
-    encode(|_this, dst| encode_numbers(dst, "stats", &[])),
+    encode(|_this, dst| encode_numbers(dst, "stats", [])),
     reply(R::Yaml(body) => ServerStats::parse(body))
 );
 
@@ -83,7 +83,7 @@ impl StatsJob {
 }
 
 request!(StatsJob => StatsJob -> JobStats,
-    encode(|this, dst| encode_numbers(dst, "stats-job", &[this.id])),
+    encode(|this, dst| encode_numbers(dst, "stats-job", [this.id])),
     reply(R::Yaml(body) => JobStats::parse(body)),
     fn job_id(&self) -> Option<JobId> {
         Some(self.id)

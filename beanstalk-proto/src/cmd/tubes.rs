@@ -135,7 +135,7 @@ request!(PauseTube => PauseTube -> (),
 pub struct ListTubes;
 
 request!(ListTubes => ListTubes -> TubeList,
-    encode(|_this, dst| encode_numbers(dst, "list-tubes", &[])),
+    encode(|_this, dst| encode_numbers(dst, "list-tubes", [])),
     reply(R::Yaml(body) => TubeList::parse(body))
 );
 
@@ -147,7 +147,7 @@ request!(ListTubes => ListTubes -> TubeList,
 pub struct ListTubesWatched;
 
 request!(ListTubesWatched => ListTubesWatched -> TubeList,
-    encode(|_this, dst| encode_numbers(dst, "list-tubes-watched", &[])),
+    encode(|_this, dst| encode_numbers(dst, "list-tubes-watched", [])),
     reply(R::Yaml(body) => TubeList::parse(body))
 );
 
@@ -160,6 +160,6 @@ request!(ListTubesWatched => ListTubesWatched -> TubeList,
 pub struct ListTubeUsed;
 
 request!(ListTubeUsed => ListTubeUsed -> Tube,
-    encode(|_this, dst| encode_numbers(dst, "list-tube-used", &[])),
+    encode(|_this, dst| encode_numbers(dst, "list-tube-used", [])),
     reply(R::Using(tube) => tube)
 );
