@@ -251,6 +251,13 @@ impl Frame<'_> {
 /// error, and so is a line longer than any reply.
 pub fn find_line_end(buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
     let window = buf.get(..MAX_REPLY_LINE).unwrap_or(buf);
+    // A complete line, the usual case, in one search: the first CR or LF
+    // is a CR, and an LF follows it. Anything else is told apart below.
+    if let Some(end) = memchr::memchr2(b'\r', b'\n', window) {
+        if window.get(end..end + 2) == Some(b"\r\n") {
+            return Ok(Some(end + 2));
+        }
+    }
     match memchr::memchr(b'\n', window) {
         Some(lf) => {
             let line = window.get(..lf).unwrap_or_default();
@@ -310,7 +317,8 @@ pub fn parse_frame<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<Frame<'a
 
 /// Parses a reply line without its CRLF.
 pub fn parse_line<'a>(line: &'a [u8], limits: &Limits) -> Result<Head<'a>, ProtocolError> {
-    let (word, args) = match memchr::memchr(b' ', line) {
+    // Reply words are short: a plain scan beats a vectorised search here.
+    let (word, args) = match line.iter().position(|&byte| byte == b' ') {
         Some(space) => (
             line.get(..space).unwrap_or_default(),
             Some(line.get(space + 1..).unwrap_or_default()),
@@ -377,7 +385,7 @@ fn one_number(args: &[u8]) -> Option<u64> {
 }
 
 fn two_numbers(args: &[u8]) -> Option<(u64, u64)> {
-    let space = memchr::memchr(b' ', args)?;
+    let space = args.iter().position(|&byte| byte == b' ')?;
     let first = parse_u64(args.get(..space)?)?;
     let second = parse_u64(args.get(space + 1..)?)?;
     Some((first, second))
