@@ -501,8 +501,11 @@ where
                     if inner.dispatch(&mut self.rbuf).is_err() {
                         return Round::Finished;
                     }
-                    self.replies
-                        .update(inner.mux.connection(), &self.shared.options, Instant::now);
+                    self.replies.update(
+                        inner.mux.connection(),
+                        &self.shared.options,
+                        deadline_after,
+                    );
                 } else if inner.handles_gone && !self.unflushed {
                     if inner.mux.is_idle() {
                         return Round::Finished;
@@ -575,7 +578,7 @@ where
                     return Round::Finished;
                 }
                 self.replies
-                    .update(inner.mux.connection(), &self.shared.options, Instant::now);
+                    .update(inner.mux.connection(), &self.shared.options, deadline_after);
                 progress = true;
             }
             Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {

@@ -342,3 +342,26 @@ fn a_dropped_driver_fails_its_calls() {
         assert!(!client.is_open());
     });
 }
+
+/// Timeouts past what the clock can hold mean no timeout: the driver
+/// neither panics on the deadline arithmetic nor expires.
+#[test]
+fn unbounded_timeouts_mean_no_deadline() {
+    smol::block_on(async {
+        let server = Server::start();
+        let options = Options::default()
+            .read_timeout(Duration::MAX)
+            .write_timeout(Duration::MAX);
+        let mut client = SharedClient::connect_with(&server.url(), options)
+            .await
+            .unwrap();
+        let id = client.put("x", PutOptions::default()).await.unwrap().id;
+        let mut unbounded = client.with_timeout(Duration::MAX);
+        assert_eq!(unbounded.reserve_with_timeout(0).await.unwrap().id, id);
+        client.delete(id).await.unwrap();
+        assert!(matches!(
+            client.reserve_with_timeout(0).await,
+            Err(Error::TimedOut)
+        ));
+    });
+}

@@ -296,8 +296,10 @@ impl Client {
                 return Err(Error::Protocol(ProtocolError::Abandoned));
             };
             let timeout = self.options.reply_deadline(wait, explicit);
-            let now_deadline =
-                *deadline.get_or_insert_with(|| timeout.map(|t| (Instant::now() + t, t)));
+            // A timeout past what the clock can hold (`Duration::MAX`) is none.
+            let now_deadline = *deadline.get_or_insert_with(|| {
+                timeout.and_then(|t| Some((Instant::now().checked_add(t)?, t)))
+            });
             self.fill(now_deadline)?;
         }
     }

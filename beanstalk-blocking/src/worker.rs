@@ -103,10 +103,13 @@ impl Shutdown {
     /// Blocks until the signal is triggered or `timeout` passes; returns
     /// whether it was triggered.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        // Past what the clock can hold (`Duration::MAX`): wait without end.
+        let deadline = Instant::now().checked_add(timeout);
         let mut state = self.lock();
         while !state.triggered {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.map_or(Duration::MAX, |at| {
+                at.saturating_duration_since(Instant::now())
+            });
             if left.is_zero() {
                 break;
             }

@@ -319,3 +319,19 @@ fn reconnecting_client_through_a_restart() {
     assert!(check.peek(held.id).unwrap().is_some());
     assert_eq!(client.list_tube_used().unwrap().as_str(), "stream");
 }
+
+/// A wait without end (`Duration::MAX`, past what the clock can hold)
+/// neither panics nor returns before the signal.
+#[test]
+fn an_unbounded_wait_returns_once_triggered() {
+    let shutdown = Shutdown::new();
+    let trigger = shutdown.clone();
+    let started = Instant::now();
+    let triggering = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(100));
+        trigger.trigger();
+    });
+    assert!(shutdown.wait_timeout(Duration::MAX));
+    assert!(started.elapsed() >= Duration::from_millis(100));
+    triggering.join().unwrap();
+}

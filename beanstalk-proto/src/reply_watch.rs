@@ -5,10 +5,8 @@
 //! its oldest unanswered command is. A driver that watches that one
 //! deadline needs one timer for the connection instead of one per caller,
 //! and reads the clock once per batch of replies rather than once per
-//! command. The clock stays the driver's: any instant type that can add a
-//! [`Duration`] will do.
+//! command. The clock stays the driver's: any instant type will do.
 
-use core::ops::Add;
 use core::time::Duration;
 
 use crate::{Connection, Options, Token};
@@ -29,13 +27,15 @@ use crate::{Connection, Options, Token};
 /// let mut conn = Connection::new(options.config);
 /// let mut watch = ReplyWatch::default();
 /// let now = Instant::now();
-/// assert_eq!(watch.update(&conn, &options, || now), None); // nothing awaited
+/// let after = |limit| now.checked_add(limit);
+/// assert_eq!(watch.update(&conn, &options, after), None); // nothing awaited
 ///
 /// conn.send(&cmd::Stats, &mut WriteBuf::new())?;
-/// assert_eq!(watch.update(&conn, &options, || now), Some(now + Duration::from_secs(5)));
+/// assert_eq!(watch.update(&conn, &options, after), Some(now + Duration::from_secs(5)));
 /// // The same command is still the oldest: the deadline stands.
 /// let later = now + Duration::from_secs(1);
-/// assert_eq!(watch.update(&conn, &options, || later), Some(now + Duration::from_secs(5)));
+/// let after = |limit| later.checked_add(limit);
+/// assert_eq!(watch.update(&conn, &options, after), Some(now + Duration::from_secs(5)));
 /// # Ok::<(), beanstalk_proto::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy)]
@@ -56,15 +56,17 @@ impl<T> Default for ReplyWatch<T> {
     }
 }
 
-impl<T: Copy + Add<Duration, Output = T>> ReplyWatch<T> {
+impl<T: Copy> ReplyWatch<T> {
     /// The deadline of the oldest reply `conn` waits for: `None` when
     /// nothing is in flight or that command may wait without limit.
-    /// `now` is only called when the oldest command changed.
+    /// `after(limit)` is the instant `limit` from now, `None` if the clock
+    /// cannot hold it (as for `Duration::MAX`: then there is no deadline);
+    /// it is only called when the oldest command changed.
     pub fn update(
         &mut self,
         conn: &Connection,
         options: &Options,
-        now: impl FnOnce() -> T,
+        after: impl FnOnce(Duration) -> Option<T>,
     ) -> Option<T> {
         let head = conn.next_token();
         if head != self.head {
@@ -72,7 +74,7 @@ impl<T: Copy + Add<Duration, Output = T>> ReplyWatch<T> {
             self.limit = conn
                 .next_reply_timeout()
                 .and_then(|wait| options.reply_deadline(wait, None));
-            self.deadline = self.limit.map(|limit| now() + limit);
+            self.deadline = self.limit.and_then(after);
         }
         self.deadline
     }

@@ -681,6 +681,27 @@ pub async fn a_slow_but_steady_write_does_not_time_out<A: Adapter>() {
     assert!(A::is_open(&client));
 }
 
+/// Timeouts past what the clock can hold (`Duration::MAX`) mean no
+/// timeout: they neither panic on the deadline arithmetic nor expire.
+pub async fn unbounded_timeouts_mean_no_deadline<A: Adapter>() {
+    let server = Server::start();
+    let settings = Settings {
+        read_timeout: Duration::MAX,
+        write_timeout: Duration::MAX,
+        ..Settings::default()
+    };
+    let mut client = connect_with::<A>(&server.url(), settings).await;
+    let id = client.put(&b"unbounded"[..], opts()).await.unwrap().id;
+    let job = A::reserve_within(&mut client, Duration::MAX).await.unwrap();
+    assert_eq!(job.id, id);
+    client.delete(id).await.unwrap();
+    assert!(matches!(
+        client.reserve_with_timeout(0).await,
+        Err(Error::TimedOut)
+    ));
+    assert!(A::is_open(&client));
+}
+
 /// A connection cut in the middle of a reply fails every call in flight.
 pub async fn killed_mid_reply<A: Adapter>() {
     let server = Server::start();
@@ -806,6 +827,7 @@ macro_rules! conformance_suite {
             an_earlier_deadline_does_not_cut_a_longer_wait_short,
             a_later_shorter_deadline_holds,
             a_slow_but_steady_write_does_not_time_out,
+            unbounded_timeouts_mean_no_deadline,
             killed_mid_reply,
             connection_refused,
             garbage_from_peer,

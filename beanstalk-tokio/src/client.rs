@@ -369,7 +369,10 @@ impl Client {
                 return Err(Error::Protocol(ProtocolError::Abandoned));
             };
             let limit = self.options.reply_deadline(wait, explicit);
-            let at = *deadline.get_or_insert_with(|| limit.map(|d| (Instant::now() + d, d)));
+            // A limit past what the clock can hold (`Duration::MAX`) is none.
+            let at = *deadline.get_or_insert_with(|| {
+                limit.and_then(|d| Some((Instant::now().checked_add(d)?, d)))
+            });
             let Some(io) = self.io.as_mut() else {
                 return Err(self.conn.closed_error().into());
             };

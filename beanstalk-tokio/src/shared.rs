@@ -238,18 +238,20 @@ async fn drive(shared: Arc<Shared>, stream: Stream) {
             }
             mux.take_output(&mut out);
             if out.has_remaining() {
-                write_deadline = Some(Instant::now() + options.write_timeout);
+                write_deadline = after(options.write_timeout);
                 // `quit` completes without bytes from the server: maybe now.
                 if mux.dispatch(&mut rbuf, deliver).is_err() {
                     break;
                 }
             }
-            replies.update(mux.connection(), &options, Instant::now);
+            replies.update(mux.connection(), &options, after);
             if shared.handles_gone.load(Ordering::Acquire) && !out.has_remaining() {
                 if mux.is_idle() {
                     break;
                 }
-                drain_deadline.get_or_insert_with(|| Instant::now() + options.read_timeout);
+                if drain_deadline.is_none() {
+                    drain_deadline = after(options.read_timeout);
+                }
             }
         }
         let writing = write_deadline.filter(|_| out.has_remaining());
@@ -269,7 +271,7 @@ async fn drive(shared: Arc<Shared>, stream: Stream) {
                         if mux.dispatch(&mut rbuf, deliver).is_err() {
                             break;
                         }
-                        replies.update(mux.connection(), &options, Instant::now);
+                        replies.update(mux.connection(), &options, after);
                     }
                     Err(error) => {
                         mux.fail(ProtocolError::Abandoned, Some(Error::Io(error)), deliver);
@@ -280,7 +282,7 @@ async fn drive(shared: Arc<Shared>, stream: Stream) {
             written = write_some(&mut writer, &out), if out.has_remaining() => match written {
                 Ok(n) => {
                     out.advance(n);
-                    write_deadline = Some(Instant::now() + options.write_timeout);
+                    write_deadline = after(options.write_timeout);
                 }
                 Err(error) => {
                     shared.fail(Some(Error::Io(error)));
@@ -306,6 +308,12 @@ async fn drive(shared: Arc<Shared>, stream: Stream) {
             () = shared.wake.notified(), if !out.has_remaining() => {}
         }
     }
+}
+
+/// The instant `timeout` from now; `None` (no deadline) if that is past
+/// what the clock can hold, as for `Duration::MAX`.
+fn after(timeout: std::time::Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
 }
 
 async fn read_some(reader: &mut ReadHalf<Stream>, rbuf: &mut BytesMut) -> std::io::Result<usize> {

@@ -177,3 +177,24 @@ async fn quit_completes_at_once_and_closes_for_every_handle() {
     ));
     assert!(!client.is_open());
 }
+
+/// Timeouts past what the clock can hold mean no timeout: the driver
+/// neither panics on the deadline arithmetic (it did) nor expires.
+#[tokio::test]
+async fn unbounded_timeouts_mean_no_deadline() {
+    let server = Server::start();
+    let options = Options::default()
+        .read_timeout(Duration::MAX)
+        .write_timeout(Duration::MAX);
+    let mut client = SharedClient::connect_with(&server.url(), options)
+        .await
+        .unwrap();
+    let id = client.put("x", PutOptions::default()).await.unwrap().id;
+    let job = client.reserve_with_timeout(0).await.unwrap();
+    assert_eq!(job.id, id);
+    client.delete(id).await.unwrap();
+    assert!(matches!(
+        client.reserve_with_timeout(0).await,
+        Err(Error::TimedOut)
+    ));
+}

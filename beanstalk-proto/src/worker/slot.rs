@@ -208,14 +208,18 @@ impl<C: WorkerRuntime, H: Handler> Slot<C, H> {
     ) -> (Finished, bool) {
         let shutdown = self.shutdown.clone();
         let mut lost = false;
-        let mut grace_ends: Option<Instant> = None;
+        // When the shutdown came, if it has; the grace period runs from
+        // then. Kept as a start rather than an end, so that a grace period
+        // too long for the clock (`Duration::MAX`) is simply endless.
+        let mut stopping_since: Option<Instant> = None;
         loop {
             let touching = self.settings.auto_touch && !lost;
             // The branches are built anew each time round, from the
             // deadlines as they stand now.
             let event = {
                 let touch_in = touching.then(|| until(next_touch));
-                let grace_in = grace_ends.map(until);
+                let grace = self.settings.grace;
+                let grace_in = stopping_since.map(|since| grace.saturating_sub(since.elapsed()));
                 let stopping = shutdown.triggered();
                 let mut touch = pin!(async move {
                     match touch_in {
@@ -262,8 +266,8 @@ impl<C: WorkerRuntime, H: Handler> Slot<C, H> {
                     }
                     self.count_reconnects();
                 }
-                Event::Stop if grace_ends.is_none() => {
-                    grace_ends = Some(Instant::now() + self.settings.grace);
+                Event::Stop if stopping_since.is_none() => {
+                    stopping_since = Some(Instant::now());
                 }
                 Event::Stop => {
                     // Wait for the cancellation, so the handler is gone
