@@ -130,9 +130,13 @@ impl Outcome {
     /// use std::time::Duration;
     /// assert_eq!(Outcome::release_seconds(Duration::from_millis(1500)), 2);
     /// assert_eq!(Outcome::release_seconds(Duration::ZERO), 0);
+    /// assert_eq!(Outcome::release_seconds(Duration::MAX), u32::MAX);
     /// ```
     pub fn release_seconds(delay: Duration) -> u32 {
-        let whole = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+        // Saturating: rounding `Duration::MAX` up would overflow.
+        let whole = delay
+            .as_secs()
+            .saturating_add(u64::from(delay.subsec_nanos() > 0));
         u32::try_from(whole).unwrap_or(u32::MAX)
     }
 }
