@@ -79,5 +79,5 @@ pub use proto::{
     TubeList, TubeStats, cmd,
 };
 pub use reconnecting::ReconnectingClient;
-pub use shared::SharedClient;
+pub use shared::{SharedClient, SharedWithTimeout};
 pub use worker::{Handler, Outcome, Shutdown, Worker, WorkerBuilder, WorkerJob};

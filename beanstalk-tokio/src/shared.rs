@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use proto::mux::Mux;
@@ -85,6 +86,20 @@ pub struct SharedClient {
     handle: Arc<Handle>,
     /// This handle's tube in use.
     tube: Tube,
+    /// The timer of this handle's one-call timeouts.
+    call_timer: CallTimer,
+}
+
+/// The timer of a handle's [`SharedClient::with_timeout`] calls: made on
+/// first use (it needs the runtime), and never shared with a clone (a
+/// timer belongs to the task that polls it).
+#[derive(Debug, Default)]
+struct CallTimer(Option<Watchdog>);
+
+impl Clone for CallTimer {
+    fn clone(&self) -> Self {
+        Self(None)
+    }
 }
 
 /// Shared by every clone of a [`SharedClient`] and dropped with the last
@@ -148,6 +163,7 @@ impl SharedClient {
         Ok(Self {
             handle: Arc::new(Handle(shared)),
             tube: Tube::DEFAULT,
+            call_timer: CallTimer::default(),
         })
     }
 
@@ -171,11 +187,41 @@ impl SharedClient {
         self.shared().fail(None);
     }
 
+    /// Runs the next command through this handle with `timeout` instead of
+    /// the read timeout (added to the server-side wait of
+    /// `reserve-with-timeout`). As with any timeout, running out closes the
+    /// connection for every handle. The connection's own deadline still
+    /// holds, so this can shorten a call's wait, not lengthen it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), beanstalk_tokio::Error> {
+    /// # let server = beanstalk_test_support::Server::start();
+    /// use std::time::Duration;
+    /// use beanstalk_tokio::{AsyncCommands, SharedClient};
+    ///
+    /// let mut client = SharedClient::connect(&server.url()).await?;
+    /// let stats = client.with_timeout(Duration::from_millis(200)).stats().await?;
+    /// assert!(stats.uptime < 60);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_timeout(&mut self, timeout: Duration) -> SharedWithTimeout<'_> {
+        SharedWithTimeout {
+            client: self,
+            timeout,
+        }
+    }
+
     fn shared(&self) -> &Shared {
         &self.handle.0
     }
 
-    async fn run<R: Request>(&mut self, request: R) -> Result<R::Output, Error> {
+    async fn run<R: Request>(
+        &mut self,
+        request: R,
+        explicit: Option<Duration>,
+    ) -> Result<R::Output, Error> {
         let (waiter, reply) = oneshot::channel();
         // Encoding under the lock keeps the handle's `use` and its command together.
         self.handle
@@ -183,11 +229,42 @@ impl SharedClient {
             .lock()
             .enqueue(&mut self.tube, &request, waiter)?;
         self.shared().wake.notify_one();
-        // The driver enforces the reply deadline (see "Timeouts" above); a
-        // dropped waiter means it stopped without answering.
-        let received = reply.await;
+        // The driver enforces the reply deadline (see "Timeouts" above); only
+        // a one-call override needs a timer here. A dropped waiter means the
+        // driver stopped without answering.
+        let received = match explicit.map(|t| request.reply_timeout().resolve_explicit(t)) {
+            None => reply.await,
+            Some(limit) => {
+                let watchdog = self.call_timer.0.get_or_insert_with(Watchdog::new);
+                match watchdog.until(after(limit), reply).await {
+                    Some(received) => received,
+                    None => {
+                        self.shared().fail(None);
+                        return Err(Error::Timeout(limit));
+                    }
+                }
+            }
+        };
         let response = received.unwrap_or(Err(Error::Protocol(ProtocolError::Abandoned)))?;
         R::from_response(response)
+    }
+}
+
+/// A shared handle borrowed with a one-call timeout; see
+/// [`SharedClient::with_timeout`].
+#[derive(Debug)]
+pub struct SharedWithTimeout<'a> {
+    client: &'a mut SharedClient,
+    timeout: Duration,
+}
+
+impl AsyncExecute for SharedWithTimeout<'_> {
+    fn execute<R>(&mut self, request: R) -> impl Future<Output = Result<R::Output, Error>> + Send
+    where
+        R: Request + Send,
+        R::Output: Send,
+    {
+        self.client.run(request, Some(self.timeout))
     }
 }
 
@@ -197,7 +274,7 @@ impl AsyncExecute for SharedClient {
         R: Request + Send,
         R::Output: Send,
     {
-        self.run(request)
+        self.run(request, None)
     }
 }
 
@@ -312,7 +389,7 @@ async fn drive(shared: Arc<Shared>, stream: Stream) {
 
 /// The instant `timeout` from now; `None` (no deadline) if that is past
 /// what the clock can hold, as for `Duration::MAX`.
-fn after(timeout: std::time::Duration) -> Option<Instant> {
+fn after(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
 

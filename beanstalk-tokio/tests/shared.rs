@@ -190,11 +190,68 @@ async fn unbounded_timeouts_mean_no_deadline() {
         .await
         .unwrap();
     let id = client.put("x", PutOptions::default()).await.unwrap().id;
-    let job = client.reserve_with_timeout(0).await.unwrap();
-    assert_eq!(job.id, id);
+    let mut unbounded = client.with_timeout(Duration::MAX);
+    assert_eq!(unbounded.reserve_with_timeout(0).await.unwrap().id, id);
     client.delete(id).await.unwrap();
     assert!(matches!(
         client.reserve_with_timeout(0).await,
         Err(Error::TimedOut)
     ));
+}
+
+/// A one-call timeout shorter than the read timeout holds, and running
+/// out closes the connection for every handle, as any timeout does.
+#[tokio::test]
+async fn a_call_timeout_holds_and_closes_the_connection() {
+    let server = Server::start();
+    let proxy = FaultProxy::start(&server.addr(), FaultPlan::new());
+    let mut client = SharedClient::connect(&proxy.url()).await.unwrap();
+    let other = client.clone();
+    client.put("x", PutOptions::default()).await.unwrap();
+    proxy.stall_now();
+    let started = std::time::Instant::now();
+    let result = client
+        .with_timeout(Duration::from_millis(200))
+        .put("y", PutOptions::default())
+        .await;
+    let waited = started.elapsed();
+    assert!(
+        matches!(result, Err(Error::Timeout(limit)) if limit == Duration::from_millis(200)),
+        "{result:?}"
+    );
+    assert!(
+        waited >= Duration::from_millis(190) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+    assert!(!other.is_open());
+}
+
+/// Calls answered at once over more than the read timeout, then one under
+/// a shorter timeout of its own: the handle's timer, armed for an earlier
+/// call, neither fires early nor lets the shorter deadline pass.
+#[tokio::test]
+async fn call_timeouts_after_earlier_calls() {
+    let server = Server::start();
+    let options = Options::default().read_timeout(Duration::from_millis(300));
+    let mut client = SharedClient::connect_with(&server.url(), options)
+        .await
+        .unwrap();
+    client.watch("empty").await.unwrap();
+    client.ignore("default").await.unwrap();
+    for _ in 0..5 {
+        client
+            .with_timeout(Duration::from_millis(250))
+            .list_tube_used()
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = std::time::Instant::now();
+    let result = client
+        .with_timeout(Duration::from_millis(150))
+        .reserve_with_timeout(0)
+        .await;
+    assert!(matches!(result, Err(Error::TimedOut)), "{result:?}");
+    assert!(started.elapsed() < Duration::from_millis(150));
+    assert!(client.is_open());
 }
