@@ -10,10 +10,9 @@ use proto::{
     Response, Session, Token, WriteBuf,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::Instant;
 
 use crate::stream::Stream;
-use crate::watchdog::Watchdog;
+use crate::watchdog::{Watchdog, deadline_after};
 
 /// Reads ask for at least this much room, and for more while replies are
 /// large.
@@ -370,9 +369,8 @@ impl Client {
             };
             let limit = self.options.reply_deadline(wait, explicit);
             // A limit past what the clock can hold (`Duration::MAX`) is none.
-            let at = *deadline.get_or_insert_with(|| {
-                limit.and_then(|d| Some((Instant::now().checked_add(d)?, d)))
-            });
+            let at =
+                *deadline.get_or_insert_with(|| limit.and_then(|d| Some((deadline_after(d)?, d))));
             let Some(io) = self.io.as_mut() else {
                 return Err(self.conn.closed_error().into());
             };

@@ -16,7 +16,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 use crate::stream::Stream;
-use crate::watchdog::Watchdog;
+use crate::watchdog::{Watchdog, deadline_after};
 
 const READ_SIZE: usize = 64 * 1024;
 
@@ -236,7 +236,7 @@ impl SharedClient {
             None => reply.await,
             Some(limit) => {
                 let watchdog = self.call_timer.0.get_or_insert_with(Watchdog::new);
-                match watchdog.until(after(limit), reply).await {
+                match watchdog.until(deadline_after(limit), reply).await {
                     Some(received) => received,
                     None => {
                         self.shared().fail(None);
@@ -315,19 +315,19 @@ async fn drive(shared: Arc<Shared>, stream: Stream) {
             }
             mux.take_output(&mut out);
             if out.has_remaining() {
-                write_deadline = after(options.write_timeout);
+                write_deadline = deadline_after(options.write_timeout);
                 // `quit` completes without bytes from the server: maybe now.
                 if mux.dispatch(&mut rbuf, deliver).is_err() {
                     break;
                 }
             }
-            replies.update(mux.connection(), &options, after);
+            replies.update(mux.connection(), &options, deadline_after);
             if shared.handles_gone.load(Ordering::Acquire) && !out.has_remaining() {
                 if mux.is_idle() {
                     break;
                 }
                 if drain_deadline.is_none() {
-                    drain_deadline = after(options.read_timeout);
+                    drain_deadline = deadline_after(options.read_timeout);
                 }
             }
         }
@@ -348,7 +348,7 @@ async fn drive(shared: Arc<Shared>, stream: Stream) {
                         if mux.dispatch(&mut rbuf, deliver).is_err() {
                             break;
                         }
-                        replies.update(mux.connection(), &options, after);
+                        replies.update(mux.connection(), &options, deadline_after);
                     }
                     Err(error) => {
                         mux.fail(ProtocolError::Abandoned, Some(Error::Io(error)), deliver);
@@ -359,7 +359,7 @@ async fn drive(shared: Arc<Shared>, stream: Stream) {
             written = write_some(&mut writer, &out), if out.has_remaining() => match written {
                 Ok(n) => {
                     out.advance(n);
-                    write_deadline = after(options.write_timeout);
+                    write_deadline = deadline_after(options.write_timeout);
                 }
                 Err(error) => {
                     shared.fail(Some(Error::Io(error)));
@@ -385,12 +385,6 @@ async fn drive(shared: Arc<Shared>, stream: Stream) {
             () = shared.wake.notified(), if !out.has_remaining() => {}
         }
     }
-}
-
-/// The instant `timeout` from now; `None` (no deadline) if that is past
-/// what the clock can hold, as for `Duration::MAX`.
-fn after(timeout: Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
 }
 
 async fn read_some(reader: &mut ReadHalf<Stream>, rbuf: &mut BytesMut) -> std::io::Result<usize> {

@@ -69,7 +69,7 @@ impl Watchdog {
             if let Poll::Ready(output) = future.as_mut().poll(cx) {
                 return Poll::Ready(Some(output));
             }
-            match *deadline.get_or_insert_with(|| Instant::now().checked_add(timeout)) {
+            match *deadline.get_or_insert_with(|| deadline_after(timeout)) {
                 Some(at) => self.poll_passed(cx, at).map(|()| None),
                 None => Poll::Pending,
             }
@@ -105,6 +105,12 @@ impl Watchdog {
             // It fired for an earlier deadline: arm it again.
         }
     }
+}
+
+/// The instant `timeout` from now; `None` (no deadline) if that is past
+/// what the clock can hold, as for `Duration::MAX`.
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
 }
 
 /// Where an unarmed watchdog's timer points: a year away.
