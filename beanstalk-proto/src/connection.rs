@@ -434,7 +434,13 @@ impl Taken {
     fn take_from(self, src: &mut BytesMut) -> Response {
         match self {
             Self::Done { response, len } => {
-                src.advance(len);
+                // The reply is often all there is: emptying the buffer is
+                // cheaper than moving its start, and keeps its capacity.
+                if len == src.len() {
+                    src.clear();
+                } else {
+                    src.advance(len);
+                }
                 response
             }
             Self::Body {

@@ -152,8 +152,13 @@ impl Buf for WriteBuf {
         while cnt > 0 {
             let Some(first) = self.sealed.front_mut() else {
                 // Advancing past the end is the caller's bug; clamp instead of panicking.
-                let n = cnt.min(self.tail.len());
-                self.tail.advance(n);
+                if cnt >= self.tail.len() {
+                    // Everything written, the usual case: emptying is cheaper
+                    // than moving the start, and keeps the capacity.
+                    self.tail.clear();
+                } else {
+                    self.tail.advance(cnt);
+                }
                 return;
             };
             let n = cnt.min(first.len());
