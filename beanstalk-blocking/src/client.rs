@@ -60,8 +60,9 @@ pub struct Client {
     socket_read_timeout: Option<Duration>,
     /// Where reads land; sizes the next read from the reply sizes seen.
     scratch: ReadScratch,
-    /// When bytes last arrived (or the connection opened).
-    last_read: Instant,
+    /// When the connection last waited for a reply (or opened); the
+    /// reconnecting client's idle check reads it.
+    last_active: Instant,
 }
 
 impl Client {
@@ -75,7 +76,7 @@ impl Client {
             endpoint,
             socket_read_timeout: None,
             scratch: ReadScratch::new(MAX_READ),
-            last_read: Instant::now(),
+            last_active: Instant::now(),
         }
     }
 
@@ -286,7 +287,10 @@ impl Client {
     /// Reads until the next reply is complete, within the timeout that the
     /// oldest command in flight calls for (or `explicit`).
     fn next_response(&mut self, explicit: Option<Duration>) -> Result<(Token, Response), Error> {
-        let mut deadline = None;
+        // When the reply is due, and the timeout it was given; read once,
+        // at the first wait, since a read of the clock shows in the cost of
+        // a command.
+        let mut deadline: Option<Option<(Instant, Duration)>> = None;
         loop {
             if let Some(reply) = self.poll_buffered()? {
                 return Ok(reply);
@@ -295,27 +299,38 @@ impl Client {
                 // Nothing in flight: poll_buffered already reported why.
                 return Err(Error::Protocol(ProtocolError::Abandoned));
             };
-            let timeout = self.options.reply_deadline(wait, explicit);
-            // A timeout past what the clock can hold (`Duration::MAX`) is none.
-            let now_deadline = *deadline.get_or_insert_with(|| {
-                timeout.and_then(|t| Some((Instant::now().checked_add(t)?, t)))
-            });
-            self.fill(now_deadline)?;
+            let remaining = match deadline {
+                Some(None) => None,
+                Some(Some((at, total))) => {
+                    let left = at.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(self.fail_timeout(total));
+                    }
+                    Some(left)
+                }
+                None => {
+                    let timeout = self.options.reply_deadline(wait, explicit);
+                    // The connection is in use now: good enough for the
+                    // idle check, which only decides when to look closer.
+                    let now = Instant::now();
+                    self.last_active = now;
+                    // A timeout past what the clock can hold (`Duration::MAX`) is none.
+                    let at = timeout.and_then(|t| Some((now.checked_add(t)?, t)));
+                    deadline = Some(at);
+                    at.map(|(_, total)| total)
+                }
+            };
+            self.fill(remaining, deadline.flatten())?;
         }
     }
 
-    /// One read into the buffer before `deadline`.
-    fn fill(&mut self, deadline: Option<(Instant, Duration)>) -> Result<(), Error> {
-        let remaining = match deadline {
-            Some((at, total)) => {
-                let left = at.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(self.fail_timeout(total));
-                }
-                Some(left)
-            }
-            None => None,
-        };
+    /// One read into the buffer, waiting at most `remaining` (until
+    /// `deadline`).
+    fn fill(
+        &mut self,
+        remaining: Option<Duration>,
+        deadline: Option<(Instant, Duration)>,
+    ) -> Result<(), Error> {
         // Re-arming the socket's timeout costs a syscall, and the time left
         // differs by microseconds from one command to the next: keep the one
         // set while it is within 1/32 of what is left. One that runs out
@@ -350,10 +365,7 @@ impl Client {
                 self.stream.shutdown();
                 Err(error)
             }
-            Ok(_) => {
-                self.last_read = Instant::now();
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(error) if error.kind() == io::ErrorKind::Interrupted => Ok(()),
             // The socket's timeout ran out before the reply's deadline (or
             // the reply has none): read on.
@@ -430,7 +442,7 @@ impl Client {
     pub(crate) fn close_if_peer_left(&mut self, idle: Duration) {
         if self.conn.in_flight() == 0
             && !self.wbuf.has_remaining()
-            && self.last_read.elapsed() >= idle
+            && self.last_active.elapsed() >= idle
             && self.stream.peer_closed()
         {
             self.close();
