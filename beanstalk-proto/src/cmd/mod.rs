@@ -459,13 +459,36 @@ fn decimal_len(n: u64) -> usize {
     len
 }
 
+/// "00", "01", ... "99": two digits per division, which halves the
+/// divisions of a number (each a multiply and shifts).
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut pairs = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        pairs[2 * i] = b'0' + (i / 10) as u8;
+        pairs[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    pairs
+};
+
 /// Writes `n` in decimal into exactly `slots`, which is `decimal_len(n)`
 /// bytes long.
 #[inline(always)]
 fn write_decimal(slots: &mut [u8], mut n: u64) {
-    for slot in slots.iter_mut().rev() {
-        *slot = b'0' + (n % 10) as u8;
-        n /= 10;
+    let mut end = slots.len();
+    while end >= 2 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        if let (Some(dst), Some(src)) =
+            (slots.get_mut(end - 2..end), DIGIT_PAIRS.get(pair..pair + 2))
+        {
+            dst.copy_from_slice(src);
+        }
+        end -= 2;
+    }
+    if let Some(first) = slots.first_mut().filter(|_| end == 1) {
+        *first = b'0' + (n % 10) as u8;
     }
 }
 
