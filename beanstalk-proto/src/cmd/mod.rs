@@ -461,6 +461,8 @@ fn decimal_len(n: u64) -> usize {
 
 /// "00", "01", ... "99": two digits per division, which halves the
 /// divisions of a number (each a multiply and shifts).
+// Evaluated at compile time, where an index out of range fails the build.
+#[allow(clippy::indexing_slicing)]
 const DIGIT_PAIRS: [u8; 200] = {
     let mut pairs = [0u8; 200];
     let mut i = 0;
