@@ -383,6 +383,10 @@ impl Connection {
 
     /// Builds the owned reply from `frame`, ending its borrow of the read
     /// buffer; bodies are split off afterwards by [`Taken::take_from`].
+    // Inlined into `poll_response`, as are `take_from`, `check_reply` and
+    // the single-pass line parser: as calls, passing the frame and the
+    // reply through memory cost a fifth of decoding a reply (callgrind).
+    #[inline(always)]
     fn own_frame(frame: Frame<'_>, entry: &InFlight) -> Taken {
         let response = match frame.head {
             Head::Reserved { id, len } | Head::Found { id, len } => {
@@ -431,6 +435,7 @@ enum Taken {
 
 impl Taken {
     /// Removes the reply from `src`; bodies are split off, not copied.
+    #[inline(always)]
     fn take_from(self, src: &mut BytesMut) -> Response {
         match self {
             Self::Done { response, len } => {

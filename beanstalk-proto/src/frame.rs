@@ -365,6 +365,7 @@ enum Numbers {
 
 /// The head of any reply but `USING`, from its word and numbers; the one
 /// place that knows which word takes which arguments, for both parsers.
+#[inline(always)]
 fn numeric_head(
     word: ReplyWord,
     numbers: Numbers,
@@ -422,6 +423,7 @@ const SAFE_DIGITS: usize = 19;
 /// [`numeric_head`]. It exists because a reply of a few bytes is otherwise
 /// scanned three times (line end, word, numbers), and that showed as the
 /// largest part of decoding a reply (callgrind).
+#[inline(always)]
 fn parse_plain_line<'a>(
     buf: &[u8],
     limits: &Limits,

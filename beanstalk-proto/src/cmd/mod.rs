@@ -329,6 +329,7 @@ impl CommandKind {
     /// command, but after `put` they mean the server did not consume the
     /// body and is reading it as commands, so they break the connection,
     /// as does `EXPECTED_CRLF`.
+    #[inline(always)]
     pub fn check_reply(self, head: &Head<'_>) -> Result<(), ProtocolError> {
         use ReplyWord as W;
         let word = head.word();
