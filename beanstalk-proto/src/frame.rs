@@ -103,6 +103,39 @@ pub enum ReplyWord {
 }
 
 impl ReplyWord {
+    /// Every reply word, for tests and fuzzing dictionaries.
+    ///
+    /// ```
+    /// use beanstalk_proto::frame::ReplyWord;
+    ///
+    /// assert!(ReplyWord::ALL.iter().any(|word| word.as_str() == "DEADLINE_SOON"));
+    /// ```
+    pub const ALL: [Self; 23] = [
+        Self::Inserted,
+        Self::Buried,
+        Self::ExpectedCrlf,
+        Self::JobTooBig,
+        Self::Draining,
+        Self::Using,
+        Self::Reserved,
+        Self::DeadlineSoon,
+        Self::TimedOut,
+        Self::Deleted,
+        Self::NotFound,
+        Self::Released,
+        Self::Touched,
+        Self::Watching,
+        Self::NotIgnored,
+        Self::Found,
+        Self::Kicked,
+        Self::Ok,
+        Self::Paused,
+        Self::OutOfMemory,
+        Self::InternalError,
+        Self::BadFormat,
+        Self::UnknownCommand,
+    ];
+
     /// The word as it appears on the wire.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -503,32 +536,12 @@ mod tests {
         assert_eq!(MAX_REPLY_LINE, 208);
     }
 
-    /// Every reply word, as the server spells it.
-    const WORDS: [&str; 23] = [
-        "INSERTED",
-        "BURIED",
-        "EXPECTED_CRLF",
-        "JOB_TOO_BIG",
-        "DRAINING",
-        "USING",
-        "RESERVED",
-        "DEADLINE_SOON",
-        "TIMED_OUT",
-        "DELETED",
-        "NOT_FOUND",
-        "RELEASED",
-        "TOUCHED",
-        "WATCHING",
-        "NOT_IGNORED",
-        "FOUND",
-        "KICKED",
-        "OK",
-        "PAUSED",
-        "OUT_OF_MEMORY",
-        "INTERNAL_ERROR",
-        "BAD_FORMAT",
-        "UNKNOWN_COMMAND",
-    ];
+    #[test]
+    fn every_word_reads_back() {
+        for word in ReplyWord::ALL {
+            assert_eq!(ReplyWord::from_wire(word.as_str().as_bytes()), Some(word));
+        }
+    }
 
     /// What the general path (line end, then line) makes of `buf`.
     fn general<'a>(
@@ -585,7 +598,7 @@ mod tests {
     /// line end (rarely a wrong one), then whatever follows.
     fn reply_line() -> impl Strategy<Value = Vec<u8>> {
         let word = prop_oneof![
-            9 => prop::sample::select(WORDS.to_vec()).prop_map(str::to_owned),
+            9 => prop::sample::select(ReplyWord::ALL.to_vec()).prop_map(|w| w.as_str().to_owned()),
             1 => "[A-Z_]{1,16}",
         ];
         let space = prop_oneof![8 => Just(" "), 1 => Just("  "), 1 => Just("")];
