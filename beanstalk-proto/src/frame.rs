@@ -462,8 +462,13 @@ fn parse_plain_line<'a>(
     limits: &Limits,
 ) -> Option<Result<(Head<'a>, usize), ProtocolError>> {
     // Words are capitals and `_`; what ends one (space, CR, a digit) sorts
-    // below `A`. Any other byte at or above `A` makes an unknown word.
-    let word_len = buf.iter().position(|&byte| byte < b'A')?;
+    // below `A`. Any other byte at or above `A` makes an unknown word. The
+    // longest word has 15 bytes, so its end is within the first 16.
+    let word_len = buf
+        .get(..16)
+        .unwrap_or(buf)
+        .iter()
+        .position(|&byte| byte < b'A')?;
     let word = ReplyWord::from_wire(buf.get(..word_len)?)?;
     if word == ReplyWord::Using {
         return None;
