@@ -21,7 +21,7 @@ use proto::{
 
 use proto::read_scratch::ReadScratch;
 
-use crate::io::{MAX_READ, Watchdog, deadline_after, poll_read_into, poll_send};
+use crate::io::{MAX_READ, ReadReadiness, Watchdog, deadline_after, poll_send};
 
 /// How many rounds of reading and writing the driver does in one poll
 /// before it yields, so a busy connection cannot starve other tasks of its
@@ -238,6 +238,7 @@ impl SharedClient {
             shared: Arc::clone(&shared),
             rbuf: BytesMut::new(),
             scratch: ReadScratch::new(MAX_READ),
+            readiness: ReadReadiness::default(),
             out: WriteBuf::new(),
             unflushed: false,
             write_timer: None,
@@ -408,6 +409,8 @@ pub struct Driver<S> {
     shared: Arc<Shared>,
     rbuf: BytesMut,
     scratch: ReadScratch,
+    /// Skips reads that would find nothing when callers wake the driver.
+    readiness: ReadReadiness,
     /// Bytes taken from the callers' buffer and not yet written.
     out: WriteBuf,
     /// Bytes were written since the last flush.
@@ -448,6 +451,9 @@ enum Round {
     Progress,
     /// Everything waits on I/O, a timer or a caller; wakers are registered.
     Idle,
+    /// Replies were handed out and the read found all there was: let their
+    /// callers run (and queue their next commands) before reading again.
+    Yield,
     /// The driver is done.
     Finished,
 }
@@ -464,6 +470,10 @@ where
             match this.round(cx) {
                 Round::Progress => {}
                 Round::Idle => return Poll::Pending,
+                Round::Yield => {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
                 Round::Finished => {
                     this.io = None;
                     return Poll::Ready(());
@@ -485,6 +495,7 @@ where
             return Round::Finished;
         };
         let mut progress = false;
+        let mut yield_after = false;
 
         // Take what callers queued, or learn that there is nothing more to do.
         {
@@ -566,8 +577,12 @@ where
             }
         }
 
-        // Read, always: replies, but also an EOF or garbage while idle.
-        match poll_read_into(&mut self.scratch, io, cx, &mut self.rbuf) {
+        // Read whenever the stream may have something: replies, but also an
+        // EOF or garbage while idle. A wake from a caller alone reads nothing.
+        match self
+            .readiness
+            .poll_read_into(&mut self.scratch, io, cx, &mut self.rbuf)
+        {
             Poll::Ready(Ok(0)) => {
                 self.shared.lock().mux.end_of_stream(&self.rbuf, deliver);
                 return Round::Finished;
@@ -580,6 +595,7 @@ where
                 self.replies
                     .update(inner.mux.connection(), &self.shared.options, deadline_after);
                 progress = true;
+                yield_after = self.readiness.last_read_was_short();
             }
             Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {
                 progress = true;
@@ -606,7 +622,9 @@ where
                 .fail(ProtocolError::Abandoned, Some(late));
             return Round::Finished;
         }
-        if progress {
+        if yield_after {
+            Round::Yield
+        } else if progress {
             Round::Progress
         } else {
             Round::Idle
