@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use beanstalk_async_std::{
     AsyncCommands, CommandError, Error, Options, PutOptions, SharedClient, Tube,
 };
-use beanstalk_test_support::{FakePeer, Server};
+use beanstalk_test_support::{Direction, FakePeer, FaultPlan, FaultProxy, Server};
 use smol::{Executor, Timer};
 
 /// Runs `test` on an executor served by four threads, so handles really are
@@ -110,6 +110,51 @@ fn many_tasks_each_keep_their_own_tube() {
         server.stats_counter("cmd-put"),
         (TASKS * JOBS_PER_TASK) as u64
     );
+}
+
+/// Every read of the driver is short when replies come a byte at a time,
+/// so it yields to the callers after each, and callers' wakes alone must
+/// not cost it a reply: every task gets its own receipts, in order.
+#[test]
+fn replies_dripped_a_byte_at_a_time_reach_every_task() {
+    const TASKS: usize = 8;
+    const JOBS: usize = 40;
+    let server = Server::start();
+    let proxy = FaultProxy::start(
+        &server.addr(),
+        FaultPlan::new().one_byte_chunks(Direction::Downstream),
+    );
+    on_threads(|executor| {
+        smol::block_on(executor.run(async {
+            let client = SharedClient::connect(&proxy.url()).await.unwrap();
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|task| {
+                    let mut client = client.clone();
+                    executor.spawn(async move {
+                        client.use_tube(format!("drip-{task}")).await.unwrap();
+                        let mut ids = Vec::with_capacity(JOBS);
+                        for job in 0..JOBS {
+                            let body = format!("{task}:{job}");
+                            ids.push(client.put(body, PutOptions::default()).await.unwrap().id);
+                        }
+                        for (job, id) in ids.iter().enumerate() {
+                            let peeked = client.peek(*id).await.unwrap().unwrap();
+                            assert_eq!(peeked.body, format!("{task}:{job}").as_bytes());
+                        }
+                        ids
+                    })
+                })
+                .collect();
+            let mut ids = Vec::new();
+            for task in tasks {
+                ids.extend(task.await);
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!(ids.len(), TASKS * JOBS, "every put got an id of its own");
+        }));
+    });
+    assert_eq!(server.stats_counter("cmd-put"), (TASKS * JOBS) as u64);
 }
 
 #[test]
