@@ -119,6 +119,7 @@
 
 mod client;
 mod io;
+mod readiness;
 #[cfg(any(feature = "smol", feature = "async-std"))]
 mod reconnecting;
 #[cfg(any(feature = "smol", feature = "async-std"))]

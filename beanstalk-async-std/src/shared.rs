@@ -21,7 +21,8 @@ use proto::{
 
 use proto::read_scratch::ReadScratch;
 
-use crate::io::{MAX_READ, ReadReadiness, Watchdog, deadline_after, poll_send};
+use crate::io::{MAX_READ, Watchdog, deadline_after, poll_send};
+use crate::readiness::ReadReadiness;
 
 /// How many rounds of reading and writing the driver does in one poll
 /// before it yields, so a busy connection cannot starve other tasks of its
