@@ -79,9 +79,10 @@ impl Default for ReadReadiness {
 }
 
 impl ReadReadiness {
-    /// [`crate::io::poll_read_into`], unless a read already found nothing and the
-    /// stream has not woken it since: then `Pending` at once, with `cx`'s
-    /// task to be woken when the stream does.
+    /// Reads from `io` into `rbuf` through `scratch`, as
+    /// [`crate::io::poll_read_into`] does, unless a read already found
+    /// nothing and the stream has not woken it since: then `Pending` at
+    /// once, with `cx`'s task to be woken when the stream does.
     pub(crate) fn poll_read_into<S: AsyncRead + Unpin + ?Sized>(
         &mut self,
         scratch: &mut ReadScratch,
