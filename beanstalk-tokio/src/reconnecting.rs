@@ -1,6 +1,5 @@
 //! The reconnecting client on tokio: the core's
-//! [`Reconnecting`](proto::reconnecting::Reconnecting) over this crate's
-//! [`Client`].
+//! [`Reconnecting`] over this crate's [`Client`].
 
 use std::time::Duration;
 

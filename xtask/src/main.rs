@@ -119,6 +119,8 @@ fn test() -> Result {
     ensure_cargo_fuzz()?;
     cargo("fmt --all -- --check")?;
     cargo("clippy --locked --workspace --all-targets --all-features -- -D warnings")?;
+    // Private items too: module docs carry the reasons behind the code,
+    // and their links must stay as checked as the public ones.
     run_with_env(
         "cargo",
         &[
@@ -127,6 +129,7 @@ fn test() -> Result {
             "--workspace",
             "--no-deps",
             "--all-features",
+            "--document-private-items",
         ],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
