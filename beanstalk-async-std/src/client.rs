@@ -9,6 +9,7 @@ use bytes::{Buf, BytesMut};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::future::poll_fn;
 use proto::batch::Run;
+use proto::options::checked_timeout;
 use proto::{
     AsyncExecute, CommandError, Connection, Endpoint, Error, Options, ProtocolError, Request,
     Response, Session, Token, WriteBuf,
@@ -125,6 +126,7 @@ impl Client<DefaultStream> {
 
     /// Connects to a parsed endpoint.
     pub async fn connect_endpoint(endpoint: &Endpoint, options: Options) -> Result<Self, Error> {
+        let options = options.checked()?;
         let stream = DefaultStream::connect(endpoint, options.connect_timeout).await?;
         let mut client = Self::from_stream(stream, options);
         client.endpoint = Some(endpoint.clone());
@@ -185,6 +187,9 @@ where
     /// # }).unwrap();
     /// ```
     pub fn from_stream(stream: S, options: Options) -> Self {
+        // Valid options get their timeouts floored; a zero one is kept, and
+        // refused by every command.
+        let options = options.checked().unwrap_or(options);
         Self {
             io: Some(stream),
             conn: Connection::new(options.config),
@@ -215,6 +220,10 @@ where
     /// Runs the next command with `timeout` instead of the read timeout
     /// (added to the server-side wait of `reserve-with-timeout`, and
     /// bounding even a plain `reserve`).
+    ///
+    /// A zero `timeout` is refused with [`CommandError::ZeroTimeout`] before
+    /// anything is sent; one below [`MIN_TIMEOUT`](proto::options::MIN_TIMEOUT)
+    /// waits that long.
     ///
     /// ```
     /// # #[cfg(any(feature = "smol", feature = "async-std"))] // uses the connect helpers
@@ -363,6 +372,10 @@ where
         request: R,
         explicit: Option<Duration>,
     ) -> Result<R::Output, Error> {
+        // A zero timeout is refused before anything is encoded; so are
+        // zero options given to `from_stream`, which cannot fail.
+        let explicit = explicit.map(checked_timeout).transpose()?;
+        self.options.checked()?;
         // Bytes and replies an earlier, cancelled call left are dealt with
         // below, in order.
         let token = self.conn.send(&request, &mut self.wbuf)?;

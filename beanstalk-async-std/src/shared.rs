@@ -14,6 +14,7 @@ use bytes::{Buf, BytesMut};
 use futures_channel::oneshot;
 use futures_io::{AsyncRead, AsyncWrite};
 use proto::mux::Mux;
+use proto::options::checked_timeout;
 use proto::reply_watch::ReplyWatch;
 use proto::{
     AsyncExecute, Endpoint, Error, Options, ProtocolError, Request, Response, Tube, WriteBuf,
@@ -179,6 +180,7 @@ impl SharedClient {
     /// Connects to a parsed endpoint.
     #[cfg(any(feature = "smol", feature = "async-std"))]
     pub async fn connect_endpoint(endpoint: &Endpoint, options: Options) -> Result<Self, Error> {
+        let options = options.checked()?;
         let stream =
             crate::stream::DefaultStream::connect(endpoint, options.connect_timeout).await?;
         let (client, driver) = Self::build(stream, options, Some(endpoint.clone()));
@@ -225,6 +227,9 @@ impl SharedClient {
     }
 
     fn build<S>(stream: S, options: Options, endpoint: Option<Endpoint>) -> (Self, Driver<S>) {
+        // Valid options get their timeouts floored; a zero one is kept, and
+        // refused by every command.
+        let options = options.checked().unwrap_or(options);
         let shared = Arc::new(Shared {
             state: Mutex::new(Inner {
                 mux: Mux::new(options.config),
@@ -279,6 +284,11 @@ impl SharedClient {
     /// the read timeout (added to the server-side wait of
     /// `reserve-with-timeout 0`). As with any timeout, running out closes
     /// the connection for every handle.
+    ///
+    /// A zero `timeout` is refused with
+    /// [`CommandError::ZeroTimeout`](proto::CommandError::ZeroTimeout) before
+    /// anything is sent; one below [`MIN_TIMEOUT`](proto::options::MIN_TIMEOUT)
+    /// waits that long.
     pub fn with_timeout(&mut self, timeout: Duration) -> SharedWithTimeout<'_> {
         SharedWithTimeout {
             client: self,
@@ -295,6 +305,11 @@ impl SharedClient {
         request: R,
         explicit: Option<Duration>,
     ) -> Result<R::Output, Error> {
+        // A zero timeout is refused before anything is encoded; so are
+        // zero options given to `from_stream` or `with_driver`, which
+        // cannot fail.
+        let explicit = explicit.map(checked_timeout).transpose()?;
+        self.shared().options.checked()?;
         let reply = self.enqueue(&request)?;
         // The driver enforces the usual reply deadline for the whole
         // connection (see "Timeouts" above); only a one-call override needs

@@ -188,6 +188,59 @@ fn waiting_reserves_are_refused() {
     });
 }
 
+/// A zero timeout is refused before anything is queued, also when the
+/// options came through `with_driver`, which cannot fail: the connection
+/// stays open for every handle, and no job was put.
+#[test]
+fn zero_timeouts_are_refused_before_anything_is_sent() {
+    smol::block_on(async {
+        let server = Server::start();
+        let zero = Options::default().write_timeout(Duration::ZERO);
+        let refused = SharedClient::connect_with(&server.url(), zero).await;
+        assert!(
+            matches!(
+                refused,
+                Err(Error::Command(CommandError::ZeroTimeout { which: "write" }))
+            ),
+            "{:?}",
+            refused.err()
+        );
+        let stream = smol::net::TcpStream::connect(server.tcp_addr())
+            .await
+            .unwrap();
+        let (mut client, driver) = SharedClient::with_driver(stream, zero);
+        let driving = smol::spawn(driver);
+        let refused = client.put("never", PutOptions::default()).await;
+        assert!(
+            matches!(
+                refused,
+                Err(Error::Command(CommandError::ZeroTimeout { which: "write" }))
+            ),
+            "{refused:?}"
+        );
+        drop(client);
+        driving.await;
+
+        let mut client = SharedClient::connect(&server.url()).await.unwrap();
+        let other = client.clone();
+        let refused = client
+            .with_timeout(Duration::ZERO)
+            .put("never", PutOptions::default())
+            .await;
+        assert!(
+            matches!(
+                refused,
+                Err(Error::Command(CommandError::ZeroTimeout { which: "call" }))
+            ),
+            "{refused:?}"
+        );
+        assert!(other.is_open());
+        assert_eq!(server.stats_counter("cmd-put"), 0);
+        client.put("then", PutOptions::default()).await.unwrap();
+        assert_eq!(server.stats_counter("cmd-put"), 1);
+    });
+}
+
 /// A peer that reads commands and never answers; counts the lines it got.
 fn silent_peer() -> (FakePeer, Arc<AtomicUsize>) {
     let lines = Arc::new(AtomicUsize::new(0));

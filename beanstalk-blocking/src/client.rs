@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use proto::batch::Run;
+use proto::options::checked_timeout;
 use proto::read_scratch::{MIN_READ, ReadScratch};
 use proto::{
     Connection, Endpoint, Error, Execute, Options, ProtocolError, Request, Response, Session,
@@ -98,6 +99,11 @@ impl Client {
     /// Runs the next command with `timeout` instead of the client's read
     /// timeout (added to the server-side wait of `reserve-with-timeout`,
     /// and bounding even a plain `reserve`).
+    ///
+    /// A zero `timeout` is refused with
+    /// [`CommandError::ZeroTimeout`](proto::CommandError::ZeroTimeout) before
+    /// anything is sent; one below [`MIN_TIMEOUT`](proto::options::MIN_TIMEOUT)
+    /// waits that long.
     ///
     /// ```
     /// # let server = beanstalk_test_support::Server::start();
@@ -407,6 +413,8 @@ impl Client {
         request: R,
         explicit: Option<Duration>,
     ) -> Result<R::Output, Error> {
+        // A zero timeout is refused before anything is encoded.
+        let explicit = explicit.map(checked_timeout).transpose()?;
         let token = self.conn.send(&request, &mut self.wbuf)?;
         self.flush()?;
         loop {

@@ -37,6 +37,7 @@ impl Client {
 
     /// Connects to a parsed endpoint.
     pub fn connect_endpoint(endpoint: &Endpoint, options: Options) -> Result<Self, Error> {
+        let options = options.checked()?;
         let stream = Stream::connect(endpoint, options.connect_timeout)?;
         stream.set_write_timeout(Some(options.write_timeout))?;
         Ok(Self::new(stream, options, endpoint.clone()))

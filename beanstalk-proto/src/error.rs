@@ -60,6 +60,19 @@ pub enum CommandError {
         /// The rejected timeout in seconds.
         seconds: u32,
     },
+    /// A timeout of zero: no reply can ever meet it, so the command could
+    /// only be written and then given up with its outcome unknown. To poll
+    /// for a job use `reserve_with_timeout(0)`; for no limit use
+    /// `Duration::MAX`. Non-zero timeouts below
+    /// [`MIN_TIMEOUT`](crate::options::MIN_TIMEOUT) are raised to it.
+    #[error(
+        "the {which} timeout is zero, which no reply can meet; use reserve_with_timeout(0) to poll, or Duration::MAX for no limit"
+    )]
+    ZeroTimeout {
+        /// Which timeout: `read`, `write`, `connect` or `call` (a one-call
+        /// `with_timeout`).
+        which: &'static str,
+    },
     /// A command that can hold the connection's replies for a long time
     /// (`reserve`, or `reserve-with-timeout` above 0) was sent through a
     /// handle shared by several tasks. beanstalkd answers nothing else on a

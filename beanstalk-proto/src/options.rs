@@ -6,6 +6,7 @@
 use core::time::Duration;
 
 use crate::config::Config;
+use crate::error::CommandError;
 
 /// The read timeout for commands the server answers at once (5 s, as in the
 /// design this client grew from). `reserve` waits without limit and
@@ -15,7 +16,43 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for a TCP connection to be accepted.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The shortest timeout a client waits: non-zero timeouts below it are
+/// raised to it. It is the resolution of tokio's timer, and a socket
+/// timeout cannot tell shorter ones apart from a scheduler tick, so it is
+/// the finest every adapter honours alike. (Zero is refused:
+/// [`CommandError::ZeroTimeout`].)
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// A one-call timeout as the adapters apply it: zero refused, anything
+/// shorter than [`MIN_TIMEOUT`] raised to it.
+///
+/// ```
+/// use beanstalk_proto::{options::checked_timeout, CommandError};
+/// use std::time::Duration;
+/// assert_eq!(checked_timeout(Duration::from_micros(1)), Ok(Duration::from_millis(1)));
+/// assert_eq!(checked_timeout(Duration::from_secs(2)), Ok(Duration::from_secs(2)));
+/// assert_eq!(
+///     checked_timeout(Duration::ZERO),
+///     Err(CommandError::ZeroTimeout { which: "call" })
+/// );
+/// ```
+pub fn checked_timeout(timeout: Duration) -> Result<Duration, CommandError> {
+    floored(timeout, "call")
+}
+
+fn floored(timeout: Duration, which: &'static str) -> Result<Duration, CommandError> {
+    if timeout.is_zero() {
+        Err(CommandError::ZeroTimeout { which })
+    } else {
+        Ok(timeout.max(MIN_TIMEOUT))
+    }
+}
+
 /// Timeouts and limits of a client connection.
+///
+/// Every adapter checks them when it connects (see [`Options::checked`]):
+/// a zero timeout is refused with [`CommandError::ZeroTimeout`] before
+/// anything is sent, and one below [`MIN_TIMEOUT`] waits that long.
 ///
 /// ```
 /// use beanstalk_proto::Options;
@@ -83,6 +120,30 @@ impl Options {
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
         self
+    }
+
+    /// The options as the adapters apply them: a zero timeout refused with
+    /// [`CommandError::ZeroTimeout`], naming which; timeouts below
+    /// [`MIN_TIMEOUT`] raised to it.
+    ///
+    /// ```
+    /// use beanstalk_proto::{CommandError, Options};
+    /// use std::time::Duration;
+    /// let options = Options::default().read_timeout(Duration::from_micros(500)).checked()?;
+    /// assert_eq!(options.read_timeout, Duration::from_millis(1));
+    /// assert_eq!(
+    ///     Options::default().write_timeout(Duration::ZERO).checked(),
+    ///     Err(CommandError::ZeroTimeout { which: "write" })
+    /// );
+    /// # Ok::<(), CommandError>(())
+    /// ```
+    pub fn checked(self) -> Result<Self, CommandError> {
+        Ok(Self {
+            read_timeout: floored(self.read_timeout, "read")?,
+            write_timeout: floored(self.write_timeout, "write")?,
+            connect_timeout: floored(self.connect_timeout, "connect")?,
+            config: self.config,
+        })
     }
 
     /// The read deadline for a reply, given how long the command may wait

@@ -702,6 +702,80 @@ pub async fn unbounded_timeouts_mean_no_deadline<A: Adapter>() {
     assert!(A::is_open(&client));
 }
 
+/// A zero timeout, for the connection or for one call, is refused with a
+/// typed error before anything is sent: no reply could meet it, so the
+/// command could only be written and given up with its outcome unknown.
+pub async fn zero_timeouts_are_refused_before_anything_is_sent<A: Adapter>() {
+    let server = Server::start();
+    for (which, settings) in [
+        (
+            "read",
+            Settings {
+                read_timeout: Duration::ZERO,
+                ..Settings::default()
+            },
+        ),
+        (
+            "write",
+            Settings {
+                write_timeout: Duration::ZERO,
+                ..Settings::default()
+            },
+        ),
+    ] {
+        let refused = A::connect(&server.url(), settings).await.err();
+        assert!(
+            matches!(
+                refused,
+                Some(Error::Command(CommandError::ZeroTimeout { which: w })) if w == which
+            ),
+            "{which}: {refused:?}"
+        );
+    }
+    let mut client = connect::<A>(&server.url()).await;
+    client.watch("zero").await.unwrap();
+    client.ignore("default").await.unwrap();
+    let refused = A::reserve_within(&mut client, Duration::ZERO).await;
+    assert!(
+        matches!(
+            refused,
+            Err(Error::Command(CommandError::ZeroTimeout { which: "call" }))
+        ),
+        "{refused:?}"
+    );
+    assert!(A::is_open(&client));
+    // Had the reserve gone out, it would be waiting on the server and would
+    // take this job; the connection answers the next command instead.
+    let mut producer = connect::<A>(&server.url()).await;
+    producer.use_tube("zero").await.unwrap();
+    let id = producer.put(&b"z"[..], opts()).await.unwrap().id;
+    assert_eq!(client.reserve_with_timeout(0).await.unwrap().id, id);
+    client.delete(id).await.unwrap();
+}
+
+/// A timeout below a millisecond waits a millisecond
+/// ([`proto::options::MIN_TIMEOUT`]), in every adapter alike.
+pub async fn sub_millisecond_timeouts_wait_a_millisecond<A: Adapter>() {
+    let server = Server::start();
+    let settings = Settings {
+        read_timeout: Duration::from_micros(1),
+        write_timeout: Duration::from_micros(1),
+        ..Settings::default()
+    };
+    assert!(A::connect(&server.url(), settings).await.is_ok());
+    let mut client = connect::<A>(&server.url()).await;
+    client.watch("empty").await.unwrap();
+    client.ignore("default").await.unwrap();
+    let started = Instant::now();
+    let result = A::reserve_within(&mut client, Duration::from_micros(1)).await;
+    let waited = started.elapsed();
+    assert!(
+        matches!(result, Err(Error::Timeout(limit)) if limit == proto::options::MIN_TIMEOUT),
+        "{result:?}"
+    );
+    assert!(waited >= proto::options::MIN_TIMEOUT, "{waited:?}");
+}
+
 /// A connection cut in the middle of a reply fails every call in flight.
 pub async fn killed_mid_reply<A: Adapter>() {
     let server = Server::start();
@@ -828,6 +902,8 @@ macro_rules! conformance_suite {
             a_later_shorter_deadline_holds,
             a_slow_but_steady_write_does_not_time_out,
             unbounded_timeouts_mean_no_deadline,
+            zero_timeouts_are_refused_before_anything_is_sent,
+            sub_millisecond_timeouts_wait_a_millisecond,
             killed_mid_reply,
             connection_refused,
             garbage_from_peer,

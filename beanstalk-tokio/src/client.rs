@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use proto::batch::Run;
+use proto::options::checked_timeout;
 use proto::{
     AsyncExecute, CommandError, Connection, Endpoint, Error, Options, ProtocolError, Request,
     Response, Session, Token, WriteBuf,
@@ -87,6 +88,7 @@ impl Client {
 
     /// Connects to a parsed endpoint.
     pub async fn connect_endpoint(endpoint: &Endpoint, options: Options) -> Result<Self, Error> {
+        let options = options.checked()?;
         let stream = Stream::connect(endpoint, options.connect_timeout).await?;
         Ok(Self {
             io: Some(stream),
@@ -118,6 +120,10 @@ impl Client {
     /// Runs the next command with `timeout` instead of the read timeout
     /// (added to the server-side wait of `reserve-with-timeout`, and
     /// bounding even a plain `reserve`).
+    ///
+    /// A zero `timeout` is refused with [`CommandError::ZeroTimeout`] before
+    /// anything is sent; one below [`MIN_TIMEOUT`](proto::options::MIN_TIMEOUT)
+    /// waits that long.
     pub fn with_timeout(&mut self, timeout: Duration) -> WithTimeout<'_> {
         WithTimeout {
             client: self,
@@ -273,6 +279,8 @@ impl Client {
         request: R,
         explicit: Option<Duration>,
     ) -> Result<R::Output, Error> {
+        // A zero timeout is refused before anything is encoded.
+        let explicit = explicit.map(checked_timeout).transpose()?;
         // Bytes and replies an earlier, cancelled call left are dealt with below, in order.
         let token = self.conn.send(&request, &mut self.wbuf)?;
         let mut guard = CancelGuard(Some(self));

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use proto::mux::Mux;
+use proto::options::checked_timeout;
 use proto::reply_watch::ReplyWatch;
 use proto::{
     AsyncExecute, Endpoint, Error, Options, ProtocolError, Request, Response, Tube, WriteBuf,
@@ -151,6 +152,7 @@ impl SharedClient {
 
     /// Connects to a parsed endpoint.
     pub async fn connect_endpoint(endpoint: &Endpoint, options: Options) -> Result<Self, Error> {
+        let options = options.checked()?;
         let stream = Stream::connect(endpoint, options.connect_timeout).await?;
         let shared = Arc::new(Shared {
             mux: Mutex::new(Mux::new(options.config)),
@@ -193,6 +195,11 @@ impl SharedClient {
     /// connection for every handle. The connection's own deadline still
     /// holds, so this can shorten a call's wait, not lengthen it.
     ///
+    /// A zero `timeout` is refused with
+    /// [`CommandError::ZeroTimeout`](proto::CommandError::ZeroTimeout) before
+    /// anything is sent; one below [`MIN_TIMEOUT`](proto::options::MIN_TIMEOUT)
+    /// waits that long.
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), beanstalk_tokio::Error> {
@@ -222,6 +229,8 @@ impl SharedClient {
         request: R,
         explicit: Option<Duration>,
     ) -> Result<R::Output, Error> {
+        // A zero timeout is refused before anything is encoded.
+        let explicit = explicit.map(checked_timeout).transpose()?;
         let (waiter, reply) = oneshot::channel();
         // Encoding under the lock keeps the handle's `use` and its command together.
         self.handle

@@ -255,3 +255,40 @@ async fn call_timeouts_after_earlier_calls() {
     assert!(started.elapsed() < Duration::from_millis(150));
     assert!(client.is_open());
 }
+
+/// A zero timeout is refused before anything is queued: the connection
+/// stays open for every handle, and no job was put.
+#[tokio::test]
+async fn zero_timeouts_are_refused_before_anything_is_sent() {
+    let server = Server::start();
+    let refused = SharedClient::connect_with(
+        &server.url(),
+        Options::default().read_timeout(Duration::ZERO),
+    )
+    .await;
+    assert!(
+        matches!(
+            refused,
+            Err(Error::Command(CommandError::ZeroTimeout { which: "read" }))
+        ),
+        "{:?}",
+        refused.err()
+    );
+    let mut client = SharedClient::connect(&server.url()).await.unwrap();
+    let other = client.clone();
+    let refused = client
+        .with_timeout(Duration::ZERO)
+        .put("never", PutOptions::default())
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(Error::Command(CommandError::ZeroTimeout { which: "call" }))
+        ),
+        "{refused:?}"
+    );
+    assert!(other.is_open());
+    assert_eq!(server.stats_counter("cmd-put"), 0);
+    client.put("then", PutOptions::default()).await.unwrap();
+    assert_eq!(server.stats_counter("cmd-put"), 1);
+}
