@@ -35,6 +35,12 @@
 //! [`Client`]). A timeout, an I/O error or a protocol violation closes the
 //! connection for good, and [`Error::outcome_unknown`] tells whether the
 //! command may have taken effect (a `put` whose job may exist).
+//!
+//! The waits are the socket's own timeouts (`SO_RCVTIMEO`), which Linux
+//! counts in scheduler ticks: a timeout runs out on time or up to two ticks
+//! late (a 1 ms one after 5–10 ms on a 250 Hz kernel), never early. The
+//! async adapters' timers are finer (about 1 ms on tokio, tens of
+//! microseconds on smol).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod client;

@@ -66,7 +66,7 @@ pub enum CommandError {
     /// `Duration::MAX`. Non-zero timeouts below
     /// [`MIN_TIMEOUT`](crate::options::MIN_TIMEOUT) are raised to it.
     #[error(
-        "the {which} timeout is zero, which no reply can meet; use reserve_with_timeout(0) to poll, or Duration::MAX for no limit"
+        "the {which} timeout is zero, which nothing can meet; use reserve_with_timeout(0) to poll, or Duration::MAX for no limit"
     )]
     ZeroTimeout {
         /// Which timeout: `read`, `write`, `connect` or `call` (a one-call
