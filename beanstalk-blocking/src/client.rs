@@ -15,6 +15,13 @@ use proto::{
 
 use crate::stream::Stream;
 
+/// Waits shorter than this start with poll(2), whose timer is finer than
+/// the scheduler ticks a socket timeout is counted in (see
+/// [`Stream::wait_readable`]): a tick of up to 10 ms would be a tenth of
+/// it or more. Longer waits skip that syscall.
+#[cfg(unix)]
+const PRECISE_BELOW: Duration = Duration::from_millis(100);
+
 /// The most one read asks for, while reads keep filling what they ask.
 const MAX_READ: usize = 256 * 1024;
 
@@ -353,6 +360,18 @@ impl Client {
                 return Err(self.fail_io(error, Duration::ZERO));
             }
             self.socket_read_timeout = remaining;
+        }
+        #[cfg(unix)]
+        if let Some(left) = remaining.filter(|left| *left < PRECISE_BELOW) {
+            match self.stream.wait_readable(left) {
+                Ok(true) => {}
+                // The caller sees whether the deadline has passed.
+                Ok(false) => return Ok(()),
+                Err(error) => {
+                    let total = deadline.map_or(Duration::ZERO, |(_, total)| total);
+                    return Err(self.fail_io(error, total));
+                }
+            }
         }
         let stream = &mut self.stream;
         let read = match self

@@ -36,11 +36,11 @@
 //! connection for good, and [`Error::outcome_unknown`] tells whether the
 //! command may have taken effect (a `put` whose job may exist).
 //!
-//! The waits are the socket's own timeouts (`SO_RCVTIMEO`), which Linux
-//! counts in scheduler ticks: a timeout runs out on time or up to two ticks
-//! late (a 1 ms one after 5–10 ms on a 250 Hz kernel), never early. The
-//! async adapters' timers are finer (about 1 ms on tokio, tens of
-//! microseconds on smol).
+//! Waits are never cut short. Long ones use the socket's own timeout
+//! (`SO_RCVTIMEO`), which the kernel counts in scheduler ticks, so they may
+//! run out a few milliseconds late; below 100 ms (on Unix) the client
+//! waits with poll(2) first, which keeps a timeout within about a
+//! millisecond, as the async adapters' timers do.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod client;

@@ -117,6 +117,47 @@ impl Stream {
     }
 }
 
+impl Stream {
+    /// Waits until the socket is readable (or has an error or hang-up for
+    /// the next read to report), at most `timeout`: `Ok(false)` when the
+    /// time ran out or a signal interrupted the wait.
+    ///
+    /// A socket timeout (`SO_RCVTIMEO`) is counted in scheduler ticks, so
+    /// a 1 ms one runs out after up to two ticks (5-10 ms at 250 Hz);
+    /// poll(2) sleeps on a high-resolution timer, rounded up to the next
+    /// millisecond.
+    #[cfg(unix)]
+    pub(crate) fn wait_readable(&self, timeout: Duration) -> io::Result<bool> {
+        use std::os::fd::{AsFd, AsRawFd};
+        let fd = match self {
+            Self::Tcp(s) => s.as_fd().as_raw_fd(),
+            Self::Unix(s) => s.as_fd().as_raw_fd(),
+        };
+        let mut pollfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // Rounded up, so the wait never ends before `timeout`.
+        let millis = timeout.as_micros().div_ceil(1000);
+        let millis = libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `pollfd` is one valid, initialised entry and the count
+        // says one; the descriptor stays open while `self` is borrowed.
+        match unsafe { libc::poll(&raw mut pollfd, 1, millis) } {
+            -1 => {
+                let error = io::Error::last_os_error();
+                if error.kind() == io::ErrorKind::Interrupted {
+                    Ok(false)
+                } else {
+                    Err(error)
+                }
+            }
+            0 => Ok(false),
+            _ => Ok(true),
+        }
+    }
+}
+
 /// TCP_NODELAY, because every command is a small write that must leave at
 /// once; keepalive, so a silent peer is eventually detected.
 fn configure_tcp(stream: &TcpStream) -> io::Result<()> {

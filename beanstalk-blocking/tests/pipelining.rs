@@ -45,3 +45,26 @@ fn deadlines_hold_whatever_socket_timeout_was_left() {
         "{waited:?}"
     );
 }
+
+/// A short timeout runs out on time, not a scheduler tick or two late: a
+/// socket timeout alone makes a 2 ms wait last 5-10 ms on a 250 Hz kernel.
+/// The median of 21 waits bounds it, so a busy machine's odd slow wake-up
+/// does not decide the test.
+#[cfg(unix)]
+#[test]
+fn short_timeouts_run_out_on_time() {
+    let server = Server::start();
+    let mut waits = Vec::new();
+    for _ in 0..21 {
+        // Each timeout closes its connection.
+        let mut client = Client::connect(&server.url()).unwrap();
+        let started = Instant::now();
+        let result = client.with_timeout(Duration::from_millis(2)).reserve();
+        let waited = started.elapsed();
+        assert!(matches!(result, Err(Error::Timeout(_))), "{result:?}");
+        assert!(waited >= Duration::from_millis(2), "{waited:?}");
+        waits.push(waited);
+    }
+    waits.sort();
+    assert!(waits[10] < Duration::from_millis(5), "{waits:?}");
+}
