@@ -139,7 +139,7 @@ impl Stream {
             revents: 0,
         };
         // Rounded up, so the wait never ends before `timeout`.
-        let millis = timeout.as_micros().div_ceil(1000);
+        let millis = timeout.as_nanos().div_ceil(1_000_000);
         let millis = libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX);
         // SAFETY: `pollfd` is one valid, initialised entry and the count
         // says one; the descriptor stays open while `self` is borrowed.
