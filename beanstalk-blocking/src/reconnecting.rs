@@ -80,7 +80,8 @@ impl ReconnectingClient {
         let mut attempts = 0;
         while let Err(error) = client.connect_once() {
             attempts += 1;
-            if policy.exhausted(attempts) {
+            // A caller's error (a zero timeout) fails the same every time.
+            if !error.is_connection_error() || policy.exhausted(attempts) {
                 return Err(error);
             }
         }
@@ -163,7 +164,10 @@ impl ReconnectingClient {
         while !self.is_connected() {
             if let Err(error) = self.connect_once() {
                 attempts += 1;
-                if self.state.exhausted(attempts) || self.interrupted() {
+                if !error.is_connection_error()
+                    || self.state.exhausted(attempts)
+                    || self.interrupted()
+                {
                     return Err(error);
                 }
             }

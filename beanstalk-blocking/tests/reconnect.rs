@@ -1,9 +1,11 @@
 //! The reconnecting client across a server restart.
 
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use beanstalk_blocking::{Client, Commands, PutOptions, ReconnectingClient};
+use beanstalk_blocking::{
+    Client, CommandError, Commands, Error, Options, PutOptions, ReconnectingClient,
+};
 use beanstalk_test_support::Server;
 
 /// The server restarts while the client is idle: the next put notices the
@@ -25,4 +27,35 @@ fn put_after_an_idle_restart_is_confirmed() {
     let stats = check.stats_job(receipt.id).unwrap();
     assert_eq!(stats.tube, "after", "the tube in use was restored first");
     assert_eq!(server.stats_counter("cmd-put"), 1, "sent once");
+}
+
+/// A caller's error is not a lost connection: a zero timeout fails the
+/// connect at once instead of being retried through the whole backoff
+/// (about 6 s with the default policy).
+#[test]
+fn a_zero_timeout_is_not_retried() {
+    let server = Server::start();
+    let zero = Options::default().read_timeout(Duration::ZERO);
+    // Each look at the stats is a connection of its own.
+    let connections = server.stats_counter("total-connections");
+    let started = Instant::now();
+    let refused = ReconnectingClient::connect_with(&server.url(), zero, Default::default());
+    assert!(
+        matches!(
+            refused,
+            Err(Error::Command(CommandError::ZeroTimeout { which: "read" }))
+        ),
+        "{:?}",
+        refused.err()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        server.stats_counter("total-connections"),
+        connections + 1,
+        "no connection was opened"
+    );
 }

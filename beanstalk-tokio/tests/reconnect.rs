@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use beanstalk_test_support::{Direction, FaultPlan, FaultProxy, Server};
 use beanstalk_tokio::proto::cmd::CommandKind;
 use beanstalk_tokio::proto::retry::{Backoff, PutRetry, ReconnectPolicy};
-use beanstalk_tokio::{AsyncCommands, Client, Error, Options, PutOptions, ReconnectingClient};
+use beanstalk_tokio::{
+    AsyncCommands, Client, CommandError, Error, Options, PutOptions, ReconnectingClient,
+};
 
 /// Quick retries, and enough of them to ride out a restart.
 fn policy() -> ReconnectPolicy {
@@ -387,4 +389,35 @@ async fn put_after_an_idle_restart_is_confirmed() {
     let stats = check.stats_job(receipt.id).await.unwrap();
     assert_eq!(stats.tube, "after", "the tube in use was restored first");
     assert_eq!(server.stats_counter("cmd-put"), 1, "sent once");
+}
+
+/// A caller's error is not a lost connection: a zero timeout fails the
+/// connect at once instead of being retried through the whole backoff
+/// (about 6 s with the default policy).
+#[tokio::test]
+async fn a_zero_timeout_is_not_retried() {
+    let server = Server::start();
+    let zero = Options::default().write_timeout(Duration::ZERO);
+    // Each look at the stats is a connection of its own.
+    let connections = server.stats_counter("total-connections");
+    let started = Instant::now();
+    let refused = ReconnectingClient::connect_with(&server.url(), zero, Default::default()).await;
+    assert!(
+        matches!(
+            refused,
+            Err(Error::Command(CommandError::ZeroTimeout { which: "write" }))
+        ),
+        "{:?}",
+        refused.err()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        server.stats_counter("total-connections"),
+        connections + 1,
+        "no connection was opened"
+    );
 }
