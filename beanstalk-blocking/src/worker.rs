@@ -307,8 +307,12 @@ impl<H: Handler> Slot<H> {
             return;
         }
         while !self.shutdown.is_triggered() {
-            if self.client.ensure_connected().is_err() {
-                continue; // interrupted by shutdown
+            match self.client.ensure_connected() {
+                Ok(()) => {}
+                Err(error) if error.is_connection_error() => continue, // interrupted by shutdown
+                // A caller's error (a zero timeout): no attempt will do better,
+                // and retrying at once would spin.
+                Err(_) => break,
             }
             let Some(closer) = self.client.closer() else {
                 self.client.disconnect();
