@@ -80,8 +80,7 @@ impl ReconnectingClient {
         let mut attempts = 0;
         while let Err(error) = client.connect_once() {
             attempts += 1;
-            // A caller's error (a zero timeout) fails the same every time.
-            if !error.is_connection_error() || policy.exhausted(attempts) {
+            if !client.state.retries_connect(&error, attempts) {
                 return Err(error);
             }
         }
@@ -164,10 +163,7 @@ impl ReconnectingClient {
         while !self.is_connected() {
             if let Err(error) = self.connect_once() {
                 attempts += 1;
-                if !error.is_connection_error()
-                    || self.state.exhausted(attempts)
-                    || self.interrupted()
-                {
+                if !self.state.retries_connect(&error, attempts) || self.interrupted() {
                     return Err(error);
                 }
             }

@@ -112,6 +112,14 @@ impl Reconnector {
         self.policy.exhausted(attempts)
     }
 
+    /// Whether a failed connection attempt, the `attempts`-th of a call, is
+    /// worth another: only a lost or refused connection is, while the
+    /// policy allows. A caller's error (a zero timeout) would fail the same
+    /// way every time.
+    pub fn retries_connect(&self, error: &Error, attempts: u32) -> bool {
+        error.is_connection_error() && !self.exhausted(attempts)
+    }
+
     /// A connection attempt succeeded; `replaced` when it replaced an
     /// earlier connection (whose session it restored).
     pub fn connected(&mut self, replaced: bool) {

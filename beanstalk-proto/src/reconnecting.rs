@@ -149,8 +149,7 @@ impl<C: Reconnect> Reconnecting<C> {
         let mut attempts = 0;
         while let Err(error) = crate::reconnect::connect_once(&mut client).await {
             attempts += 1;
-            // A caller's error (a zero timeout) fails the same every time.
-            if !error.is_connection_error() || policy.exhausted(attempts) {
+            if !client.state.retries_connect(&error, attempts) {
                 return Err(error);
             }
         }
