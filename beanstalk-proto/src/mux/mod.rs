@@ -30,9 +30,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod pacing;
+
 use alloc::collections::VecDeque;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 
 use crate::cmd::{self, CommandKind, Request};
 use crate::config::Config;
@@ -42,6 +44,8 @@ use crate::frame::ReplyWord;
 use crate::response::Response;
 use crate::tube::Tube;
 use crate::write_buf::WriteBuf;
+
+use pacing::Pacing;
 
 /// One entry per command in flight, in the connection's order.
 #[derive(Debug)]
@@ -61,6 +65,7 @@ pub struct Mux<W> {
     /// The tube the connection uses once everything sent so far is done.
     tube_sent: Tube,
     stopping: bool,
+    pacing: Pacing,
 }
 
 impl<W> Mux<W> {
@@ -72,6 +77,7 @@ impl<W> Mux<W> {
             slots: VecDeque::new(),
             tube_sent: Tube::DEFAULT,
             stopping: false,
+            pacing: Pacing::default(),
         }
     }
 
@@ -139,7 +145,44 @@ impl<W> Mux<W> {
 
     /// Moves every encoded byte into `out` (which should be empty), so the
     /// driver can write without holding the lock that guards the mux.
+    ///
+    /// While 16 or more commands already taken are unanswered, newer ones
+    /// stay here (up to 64 KiB) until replies come: the server is busy with
+    /// the others anyway, and they then leave together, in one write
+    /// instead of a few commands per write. [`Mux::dispatch`] ends the hold
+    /// by handing replies out, so a driver takes output again after each
+    /// dispatch. A hold that let the server run out of work is not tried
+    /// again for a while (client and server then share one CPU).
+    ///
+    /// ```
+    /// use beanstalk_proto::{mux::Mux, cmd::Put, Config, PutOptions, Tube, WriteBuf};
+    /// use bytes::{Buf, BytesMut};
+    ///
+    /// let mut mux: Mux<u32> = Mux::new(Config::default());
+    /// let mut tube = Tube::DEFAULT;
+    /// let put = Put::new("x", PutOptions::default())?;
+    /// for caller in 0..16 {
+    ///     mux.enqueue(&mut tube, &put, caller)?;
+    /// }
+    /// let mut out = WriteBuf::new();
+    /// mux.take_output(&mut out);
+    /// out.advance(out.remaining()); // all 16 written
+    ///
+    /// mux.enqueue(&mut tube, &put, 16)?;
+    /// mux.take_output(&mut out);
+    /// assert!(!out.has_remaining() && mux.has_output(), "held: 16 are unanswered");
+    ///
+    /// let mut delivered = 0;
+    /// mux.dispatch(&mut BytesMut::from(&b"INSERTED 1\r\n"[..]), |_, _| delivered += 1)?;
+    /// mux.take_output(&mut out);
+    /// assert_eq!(out.chunk(), b"put 1024 0 60 1\r\nx\r\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn take_output(&mut self, out: &mut WriteBuf) {
+        if self.wbuf.is_empty() || self.pacing.holds(self.wbuf.remaining()) {
+            return;
+        }
+        self.pacing.taken(self.slots.len());
         core::mem::swap(&mut self.wbuf, out);
     }
 
@@ -155,12 +198,16 @@ impl<W> Mux<W> {
         loop {
             let reply = match self.conn.poll_response(rbuf) {
                 Ok(Some((_, reply))) => reply,
-                Ok(None) => return Ok(()),
+                Ok(None) => {
+                    self.pacing.replies_handled();
+                    return Ok(());
+                }
                 Err(cause) => {
                     self.fail(cause, None, deliver);
                     return Err(cause);
                 }
             };
+            self.pacing.answered();
             match self.slots.pop_front() {
                 Some(Slot::Caller(waiter)) => deliver(waiter, Ok(reply)),
                 Some(Slot::TubeSwitch) if matches!(reply, Response::Using(_)) => {}
@@ -200,6 +247,7 @@ impl<W> Mux<W> {
         };
         self.stopping = true;
         self.wbuf.clear();
+        self.pacing.reset();
         let mut first = first;
         for slot in self.slots.drain(..) {
             if let Slot::Caller(waiter) = slot {
@@ -219,6 +267,7 @@ impl<W> Mux<W> {
         match self.conn.handle_eof(unread) {
             Ok(()) => {
                 self.stopping = true;
+                self.pacing.reset();
                 for slot in self.slots.drain(..) {
                     if let Slot::Caller(waiter) = slot {
                         deliver(waiter, Err(CommandError::Closed.into()));

@@ -1,0 +1,109 @@
+//! The shared-connection bookkeeping, fed byte literals: what the driver is
+//! given to write, and when, as replies come in.
+
+use beanstalk_proto::cmd::{Put, Quit};
+use beanstalk_proto::mux::Mux;
+use beanstalk_proto::{CommandError, Config, Error, PutOptions, Response, Tube, WriteBuf};
+use bytes::{Buf, BytesMut};
+
+type Delivered = Vec<(u32, Result<Response, Error>)>;
+
+fn put(body: &str) -> Put<'_> {
+    Put::new(body, PutOptions::default()).unwrap()
+}
+
+/// Takes what the mux hands out and "writes" it all; returns the bytes.
+fn write_out(mux: &mut Mux<u32>) -> Vec<u8> {
+    let mut out = WriteBuf::new();
+    mux.take_output(&mut out);
+    let bytes = out.copy_to_bytes(out.remaining());
+    bytes.to_vec()
+}
+
+fn replies(mux: &mut Mux<u32>, text: &str, delivered: &mut Delivered) {
+    let mut rbuf = BytesMut::from(text.as_bytes());
+    mux.dispatch(&mut rbuf, |caller, reply| delivered.push((caller, reply)))
+        .unwrap();
+    assert!(rbuf.is_empty());
+}
+
+/// A mux with 16 puts written and unanswered, callers 0 to 15.
+fn busy_mux() -> Mux<u32> {
+    let mut mux = Mux::new(Config::default());
+    let mut tube = Tube::DEFAULT;
+    for caller in 0..16 {
+        mux.enqueue(&mut tube, &put("a"), caller).unwrap();
+    }
+    assert_eq!(
+        write_out(&mut mux).len(),
+        16 * b"put 1024 0 60 1\r\na\r\n".len()
+    );
+    mux
+}
+
+#[test]
+fn commands_queued_while_the_server_is_busy_leave_together_in_order() {
+    let mut mux = busy_mux();
+    let mut tube = Tube::DEFAULT;
+    let mut delivered = Delivered::new();
+    for (caller, body) in (16..20).zip(["b", "c", "d", "e"]) {
+        mux.enqueue(&mut tube, &put(body), caller).unwrap();
+        assert!(write_out(&mut mux).is_empty(), "held");
+    }
+    replies(&mut mux, "INSERTED 1\r\n", &mut delivered);
+    assert_eq!(
+        write_out(&mut mux),
+        b"put 1024 0 60 1\r\nb\r\nput 1024 0 60 1\r\nc\r\nput 1024 0 60 1\r\nd\r\nput 1024 0 60 1\r\ne\r\n"
+    );
+    let answers: String = (2..=20).map(|id| format!("INSERTED {id}\r\n")).collect();
+    replies(&mut mux, &answers, &mut delivered);
+    let callers: Vec<u32> = delivered.iter().map(|(caller, _)| *caller).collect();
+    assert_eq!(callers, (0..20).collect::<Vec<_>>());
+    assert!(mux.is_idle());
+}
+
+#[test]
+fn a_large_backlog_is_not_held() {
+    let mut mux = busy_mux();
+    let mut tube = Tube::DEFAULT;
+    let body = "x".repeat(40_000);
+    let large = put(&body);
+    mux.enqueue(&mut tube, &large, 16).unwrap();
+    assert!(write_out(&mut mux).is_empty(), "held");
+    mux.enqueue(&mut tube, &large, 17).unwrap();
+    assert!(
+        write_out(&mut mux).len() > 80_000,
+        "64 KiB are written at once"
+    );
+}
+
+#[test]
+fn a_held_quit_completes_after_the_replies_before_it_and_is_still_written() {
+    let mut mux = busy_mux();
+    let mut tube = Tube::DEFAULT;
+    let mut delivered = Delivered::new();
+    mux.enqueue(&mut tube, &Quit, 16).unwrap();
+    assert!(write_out(&mut mux).is_empty(), "held");
+    let answers: String = (1..=16).map(|id| format!("INSERTED {id}\r\n")).collect();
+    replies(&mut mux, &answers, &mut delivered);
+    assert_eq!(delivered.len(), 17, "the quit completed too");
+    assert_eq!(write_out(&mut mux), b"quit\r\n");
+}
+
+#[test]
+fn a_failure_answers_held_callers_too() {
+    let mut mux = busy_mux();
+    let mut tube = Tube::DEFAULT;
+    mux.enqueue(&mut tube, &put("b"), 16).unwrap();
+    assert!(write_out(&mut mux).is_empty(), "held");
+    let mut delivered = Delivered::new();
+    mux.fail(
+        beanstalk_proto::ProtocolError::Abandoned,
+        Some(CommandError::Closed.into()),
+        |caller, reply| delivered.push((caller, reply)),
+    );
+    assert_eq!(delivered.len(), 17);
+    assert!(delivered.iter().all(|(_, reply)| reply.is_err()));
+    assert!(write_out(&mut mux).is_empty());
+    assert!(!mux.has_output());
+}
