@@ -24,7 +24,18 @@ pub(crate) fn allowed_cpus() -> Vec<usize> {
 /// Pins process (or thread) `pid` to `cpu`; 0 is the calling thread. Threads
 /// it starts afterwards inherit the mask.
 pub(crate) fn pin(pid: i32, cpu: usize) -> io::Result<()> {
-    // SAFETY: as above; CPU_SET only writes inside the set for cpu < CPU_SETSIZE.
+    if cpu >= libc::CPU_SETSIZE as usize {
+        // CPU_SET would index past the set (and panic): a bad --case argument.
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "CPU {cpu} is beyond the {} a CPU set can name",
+                libc::CPU_SETSIZE
+            ),
+        ));
+    }
+    // SAFETY: as above; CPU_SET only writes inside the set for cpu < CPU_SETSIZE,
+    // checked above.
     let rc = unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
