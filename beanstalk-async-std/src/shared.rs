@@ -333,7 +333,7 @@ impl SharedClient {
     /// Encodes `request` and registers its waiter (the core inserts a `use`
     /// when this handle's tube differs from the connection's, under the same
     /// lock, so no other task's command can come between); then wakes the
-    /// driver.
+    /// driver if the command is due to be written.
     fn enqueue<R: Request>(
         &mut self,
         request: &R,
@@ -342,7 +342,13 @@ impl SharedClient {
         let driver = {
             let mut inner = self.handle.0.lock();
             inner.mux.enqueue(&mut self.tube, request, waiter)?;
-            inner.driver.take()
+            // Output held for the next replies is taken when they come,
+            // without a wake (the driver's waker stays registered).
+            if inner.mux.output_due() {
+                inner.driver.take()
+            } else {
+                None
+            }
         };
         if let Some(driver) = driver {
             driver.wake();

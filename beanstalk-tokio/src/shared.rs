@@ -233,11 +233,15 @@ impl SharedClient {
         let explicit = explicit.map(checked_timeout).transpose()?;
         let (waiter, reply) = oneshot::channel();
         // Encoding under the lock keeps the handle's `use` and its command together.
-        self.handle
-            .0
-            .lock()
-            .enqueue(&mut self.tube, &request, waiter)?;
-        self.shared().wake.notify_one();
+        let due = {
+            let mut mux = self.handle.0.lock();
+            mux.enqueue(&mut self.tube, &request, waiter)?;
+            mux.output_due()
+        };
+        // Output held for the next replies is taken when they come, without a wake.
+        if due {
+            self.shared().wake.notify_one();
+        }
         // The driver enforces the reply deadline (see "Timeouts" above); only
         // a one-call override needs a timer here. A dropped waiter means the
         // driver stopped without answering.

@@ -143,6 +143,37 @@ impl<W> Mux<W> {
         Ok(())
     }
 
+    /// Whether queued commands are due to be written now: false when none
+    /// are queued, and while they are held for the next replies (see
+    /// [`Mux::take_output`]). A caller that just queued a command wakes the
+    /// driver only when this is true: held output is taken after the next
+    /// [`Mux::dispatch`] anyway, and a driver woken for it would find
+    /// nothing to write.
+    ///
+    /// ```
+    /// use beanstalk_proto::{mux::Mux, cmd::Put, Config, PutOptions, Tube, WriteBuf};
+    /// use bytes::Buf;
+    ///
+    /// let mut mux: Mux<u32> = Mux::new(Config::default());
+    /// let mut tube = Tube::DEFAULT;
+    /// let put = Put::new("x", PutOptions::default())?;
+    /// assert!(!mux.output_due(), "nothing queued");
+    /// for caller in 0..16 {
+    ///     mux.enqueue(&mut tube, &put, caller)?;
+    /// }
+    /// assert!(mux.output_due(), "nothing written yet, so nothing to wait for");
+    /// let mut out = WriteBuf::new();
+    /// mux.take_output(&mut out);
+    /// out.advance(out.remaining());
+    ///
+    /// mux.enqueue(&mut tube, &put, 16)?;
+    /// assert!(!mux.output_due(), "held while 16 are unanswered: no need to wake the driver");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn output_due(&mut self) -> bool {
+        !self.wbuf.is_empty() && !self.pacing.holds(self.wbuf.remaining())
+    }
+
     /// Moves every encoded byte into `out` (which should be empty), so the
     /// driver can write without holding the lock that guards the mux.
     ///
@@ -179,7 +210,7 @@ impl<W> Mux<W> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn take_output(&mut self, out: &mut WriteBuf) {
-        if self.wbuf.is_empty() || self.pacing.holds(self.wbuf.remaining()) {
+        if !self.output_due() {
             return;
         }
         self.pacing.taken(self.slots.len());
