@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 
 use async_io::Timer;
 use bytes::{Buf, BytesMut};
-use futures_channel::oneshot;
 use futures_io::{AsyncRead, AsyncWrite};
-use proto::mux::Mux;
+use proto::mux::{Mux, ReplySlot, ReplyTicket};
 use proto::options::checked_timeout;
 use proto::reply_watch::ReplyWatch;
 use proto::{
@@ -109,6 +108,8 @@ pub struct SharedClient {
     /// The timer of this handle's reply deadlines, kept armed between
     /// calls (a clone gets its own).
     watchdog: Watchdog,
+    /// Where this handle's replies land (a clone gets its own).
+    reply: ReplySlot,
 }
 
 /// Shared by every clone of a [`SharedClient`]; dropped with the last one,
@@ -150,11 +151,11 @@ struct Inner {
 }
 
 /// Where a caller's reply goes.
-type Waiter = oneshot::Sender<Result<Response, Error>>;
+type Waiter = ReplyTicket;
 
 /// Hands a reply to its caller; one who stopped waiting simply misses it.
 fn deliver(waiter: Waiter, reply: Result<Response, Error>) {
-    drop(waiter.send(reply));
+    waiter.deliver(reply);
 }
 
 impl SharedClient {
@@ -256,6 +257,7 @@ impl SharedClient {
             handle: Arc::new(Handle(shared)),
             tube: Tube::DEFAULT,
             watchdog: Watchdog::default(),
+            reply: ReplySlot::default(),
         };
         (client, driver)
     }
@@ -310,51 +312,53 @@ impl SharedClient {
         // cannot fail.
         let explicit = explicit.map(checked_timeout).transpose()?;
         self.shared().options.checked()?;
-        let reply = self.enqueue(&request)?;
+        let (waiter, reply) = self.reply.begin();
+        enqueue(&self.handle.0, &mut self.tube, &request, waiter)?;
         // The driver enforces the usual reply deadline for the whole
         // connection (see "Timeouts" above); only a one-call override needs
         // a timer here.
         let explicit = explicit.map(|timeout| request.reply_timeout().resolve_explicit(timeout));
-        let received = match explicit {
+        // A driver that stops without answering abandons the call.
+        let response = match explicit {
             None => reply.await,
             Some(limit) => match self.watchdog.until(deadline_after(limit), reply).await {
                 Some(received) => received,
                 None => {
-                    self.shared().fail(ProtocolError::Abandoned);
+                    self.handle.0.fail(ProtocolError::Abandoned);
                     return Err(Error::Timeout(limit));
                 }
             },
         };
-        // A dropped sender means the driver stopped without answering.
-        let response = received.unwrap_or(Err(Error::Protocol(ProtocolError::Abandoned)))?;
-        R::from_response(response)
+        R::from_response(response?)
     }
+}
 
-    /// Encodes `request` and registers its waiter (the core inserts a `use`
-    /// when this handle's tube differs from the connection's, under the same
-    /// lock, so no other task's command can come between); then wakes the
-    /// driver if the command is due to be written.
-    fn enqueue<R: Request>(
-        &mut self,
-        request: &R,
-    ) -> Result<oneshot::Receiver<Result<Response, Error>>, Error> {
-        let (waiter, receiver) = oneshot::channel();
-        let driver = {
-            let mut inner = self.handle.0.lock();
-            inner.mux.enqueue(&mut self.tube, request, waiter)?;
-            // Output held for the next replies is taken when they come,
-            // without a wake (the driver's waker stays registered).
-            if inner.mux.output_due() {
-                inner.driver.take()
-            } else {
-                None
-            }
-        };
-        if let Some(driver) = driver {
-            driver.wake();
+/// Encodes `request` for a handle whose tube in use is `tube` and registers
+/// `waiter` for its reply (the core inserts a `use` when the handle's tube
+/// differs from the connection's, under the same lock, so no other task's
+/// command can come between); then wakes the driver if the command is due
+/// to be written.
+fn enqueue<R: Request>(
+    shared: &Shared,
+    tube: &mut Tube,
+    request: &R,
+    waiter: Waiter,
+) -> Result<(), Error> {
+    let driver = {
+        let mut inner = shared.lock();
+        inner.mux.enqueue(tube, request, waiter)?;
+        // Output held for the next replies is taken when they come,
+        // without a wake (the driver's waker stays registered).
+        if inner.mux.output_due() {
+            inner.driver.take()
+        } else {
+            None
         }
-        Ok(receiver)
+    };
+    if let Some(driver) = driver {
+        driver.wake();
     }
+    Ok(())
 }
 
 impl AsyncExecute for SharedClient {

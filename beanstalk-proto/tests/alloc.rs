@@ -209,3 +209,52 @@ fn encoding_into_a_pre_grown_buffer_allocates_nothing() {
     assert_eq!(via_send, 0);
     assert_eq!(via_encode, 0);
 }
+
+#[test]
+fn a_shared_handles_command_allocates_nothing_once_buffers_have_grown() {
+    use beanstalk_proto::Tube;
+    use beanstalk_proto::mux::{Mux, ReplySlot, ReplyTicket};
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    const N: usize = 10_000;
+    let body = [b'p'; 100];
+    let put = cmd::Put::new(&body, PutOptions::default()).unwrap();
+    let mut mux: Mux<ReplyTicket> = Mux::new(beanstalk_proto::Config::default());
+    let mut tube = Tube::DEFAULT;
+    let slot = ReplySlot::default();
+    let mut out = WriteBuf::new();
+    let replies: Vec<u8> = (0..2 * N)
+        .flat_map(|i| format!("INSERTED {i}\r\n").into_bytes())
+        .collect();
+    let mut rbuf = BytesMut::with_capacity(64);
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut offset = 0;
+    // One command the way a shared handle and its driver run it: a ticket
+    // from the handle's slot, the command queued, written, answered, and
+    // the reply awaited.
+    let mut one_command = || {
+        let (ticket, wait) = slot.begin();
+        mux.enqueue(&mut tube, &put, ticket).unwrap();
+        mux.take_output(&mut out);
+        out.advance(out.remaining());
+        let end = offset + replies[offset..].iter().position(|&b| b == b'\n').unwrap() + 1;
+        rbuf.extend_from_slice(&replies[offset..end]);
+        offset = end;
+        mux.dispatch(&mut rbuf, ReplyTicket::deliver).unwrap();
+        let Poll::Ready(reply) = pin!(wait).poll(&mut cx) else {
+            panic!("answered");
+        };
+        assert!(matches!(reply, Ok(Response::Inserted(_))));
+    };
+    for _ in 0..N {
+        one_command();
+    }
+    let ((), allocations) = count(|| {
+        for _ in 0..N {
+            one_command();
+        }
+    });
+    assert_eq!(allocations, 0, "{allocations} allocations for {N} commands");
+}

@@ -6,14 +6,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use proto::mux::Mux;
+use proto::mux::{Mux, ReplySlot, ReplyTicket};
 use proto::options::checked_timeout;
 use proto::reply_watch::ReplyWatch;
 use proto::{
     AsyncExecute, Endpoint, Error, Options, ProtocolError, Request, Response, Tube, WriteBuf,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::stream::Stream;
@@ -89,6 +89,8 @@ pub struct SharedClient {
     tube: Tube,
     /// The timer of this handle's one-call timeouts.
     call_timer: CallTimer,
+    /// Where this handle's replies land (a clone gets its own).
+    reply: ReplySlot,
 }
 
 /// The timer of a handle's [`SharedClient::with_timeout`] calls: made on
@@ -116,11 +118,11 @@ impl Drop for Handle {
 }
 
 /// Where a caller's reply goes.
-type Waiter = oneshot::Sender<Result<Response, Error>>;
+type Waiter = ReplyTicket;
 
 /// Hands a reply to its caller; one who stopped waiting simply misses it.
 fn deliver(waiter: Waiter, reply: Result<Response, Error>) {
-    drop(waiter.send(reply));
+    waiter.deliver(reply);
 }
 
 #[derive(Debug)]
@@ -166,6 +168,7 @@ impl SharedClient {
             handle: Arc::new(Handle(shared)),
             tube: Tube::DEFAULT,
             call_timer: CallTimer::default(),
+            reply: ReplySlot::default(),
         })
     }
 
@@ -231,7 +234,7 @@ impl SharedClient {
     ) -> Result<R::Output, Error> {
         // A zero timeout is refused before anything is encoded.
         let explicit = explicit.map(checked_timeout).transpose()?;
-        let (waiter, reply) = oneshot::channel();
+        let (waiter, reply) = self.reply.begin();
         // Encoding under the lock keeps the handle's `use` and its command together.
         let due = {
             let mut mux = self.handle.0.lock();
@@ -243,23 +246,22 @@ impl SharedClient {
             self.shared().wake.notify_one();
         }
         // The driver enforces the reply deadline (see "Timeouts" above); only
-        // a one-call override needs a timer here. A dropped waiter means the
-        // driver stopped without answering.
-        let received = match explicit.map(|t| request.reply_timeout().resolve_explicit(t)) {
+        // a one-call override needs a timer here. A driver that stops
+        // without answering abandons the call.
+        let response = match explicit.map(|t| request.reply_timeout().resolve_explicit(t)) {
             None => reply.await,
             Some(limit) => {
                 let watchdog = self.call_timer.0.get_or_insert_with(Watchdog::new);
                 match watchdog.until(deadline_after(limit), reply).await {
                     Some(received) => received,
                     None => {
-                        self.shared().fail(None);
+                        self.handle.0.fail(None);
                         return Err(Error::Timeout(limit));
                     }
                 }
             }
         };
-        let response = received.unwrap_or(Err(Error::Protocol(ProtocolError::Abandoned)))?;
-        R::from_response(response)
+        R::from_response(response?)
     }
 }
 

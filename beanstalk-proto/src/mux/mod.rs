@@ -31,6 +31,8 @@
 //! ```
 
 mod pacing;
+#[cfg(feature = "std")]
+mod reply_slot;
 
 use alloc::collections::VecDeque;
 
@@ -46,6 +48,8 @@ use crate::tube::Tube;
 use crate::write_buf::WriteBuf;
 
 use pacing::Pacing;
+#[cfg(feature = "std")]
+pub use reply_slot::{ReplySlot, ReplyTicket, ReplyWait};
 
 /// One entry per command in flight, in the connection's order.
 #[derive(Debug)]
