@@ -32,7 +32,7 @@
 
 mod pacing;
 #[cfg(feature = "std")]
-mod reply_slot;
+pub mod reply_slot;
 
 use alloc::collections::VecDeque;
 

@@ -4,10 +4,10 @@
 //!
 //! A handle makes one call at a time. Each call [begins](ReplySlot::begin)
 //! by numbering itself, which forgets whatever an earlier, abandoned call
-//! left, and gets a [`ReplyTicket`] to register with [`Mux::enqueue`]
-//! (crate::mux::Mux::enqueue) and a [`ReplyWait`] to await. The driver
-//! [delivers](ReplyTicket::deliver) each reply through its ticket; a ticket
-//! dropped without a reply (the driver stopped) delivers
+//! left, and gets a [`ReplyTicket`] to register with
+//! [`Mux::enqueue`](crate::mux::Mux::enqueue) and a [`ReplyWait`] to await.
+//! The driver [delivers](ReplyTicket::deliver) each reply through its
+//! ticket; a ticket dropped without a reply (the driver stopped) delivers
 //! [`ProtocolError::Abandoned`]. A reply for a call the handle has given up
 //! on finds a newer number in the slot and is dropped.
 //!
