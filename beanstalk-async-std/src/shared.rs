@@ -15,9 +15,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use proto::mux::{Mux, ReplySlot, ReplyTicket};
 use proto::options::checked_timeout;
 use proto::reply_watch::ReplyWatch;
-use proto::{
-    AsyncExecute, Endpoint, Error, Options, ProtocolError, Request, Response, Tube, WriteBuf,
-};
+use proto::{AsyncExecute, Endpoint, Error, Options, ProtocolError, Request, Tube, WriteBuf};
 
 use proto::read_scratch::ReadScratch;
 
@@ -141,21 +139,13 @@ struct Shared {
 struct Inner {
     /// The multiplexing state from the core: commands in flight, waiters,
     /// the tube the connection will be on.
-    mux: Mux<Waiter>,
+    mux: Mux<ReplyTicket>,
     /// Set when every handle is gone.
     handles_gone: bool,
     /// Wakes the driver when it waits for work. It is stored under the same
     /// lock as the write buffer, so a command queued after the driver found
     /// nothing to write always finds the waker.
     driver: Option<Waker>,
-}
-
-/// Where a caller's reply goes.
-type Waiter = ReplyTicket;
-
-/// Hands a reply to its caller; one who stopped waiting simply misses it.
-fn deliver(waiter: Waiter, reply: Result<Response, Error>) {
-    waiter.deliver(reply);
 }
 
 impl SharedClient {
@@ -342,7 +332,7 @@ fn enqueue<R: Request>(
     shared: &Shared,
     tube: &mut Tube,
     request: &R,
-    waiter: Waiter,
+    waiter: ReplyTicket,
 ) -> Result<(), Error> {
     let driver = {
         let mut inner = shared.lock();
@@ -415,12 +405,12 @@ impl Inner {
     /// I/O error or timeout that broke it) if given, every other one the
     /// recorded cause, and the driver stops.
     fn fail(&mut self, cause: ProtocolError, first: Option<Error>) {
-        self.mux.fail(cause, first, deliver);
+        self.mux.fail(cause, first, ReplyTicket::deliver);
     }
 
     /// Hands every complete reply in `rbuf` to its waiter.
     fn dispatch(&mut self, rbuf: &mut BytesMut) -> Result<(), ProtocolError> {
-        self.mux.dispatch(rbuf, deliver)
+        self.mux.dispatch(rbuf, ReplyTicket::deliver)
     }
 }
 
@@ -610,7 +600,10 @@ where
             .poll_read_into(&mut self.scratch, io, cx, &mut self.rbuf)
         {
             Poll::Ready(Ok(0)) => {
-                self.shared.lock().mux.end_of_stream(&self.rbuf, deliver);
+                self.shared
+                    .lock()
+                    .mux
+                    .end_of_stream(&self.rbuf, ReplyTicket::deliver);
                 return Round::Finished;
             }
             Poll::Ready(Ok(_)) => {

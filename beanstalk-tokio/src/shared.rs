@@ -9,9 +9,7 @@ use bytes::{Buf, BytesMut};
 use proto::mux::{Mux, ReplySlot, ReplyTicket};
 use proto::options::checked_timeout;
 use proto::reply_watch::ReplyWatch;
-use proto::{
-    AsyncExecute, Endpoint, Error, Options, ProtocolError, Request, Response, Tube, WriteBuf,
-};
+use proto::{AsyncExecute, Endpoint, Error, Options, ProtocolError, Request, Tube, WriteBuf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -117,17 +115,9 @@ impl Drop for Handle {
     }
 }
 
-/// Where a caller's reply goes.
-type Waiter = ReplyTicket;
-
-/// Hands a reply to its caller; one who stopped waiting simply misses it.
-fn deliver(waiter: Waiter, reply: Result<Response, Error>) {
-    waiter.deliver(reply);
-}
-
 #[derive(Debug)]
 struct Shared {
-    mux: Mutex<Mux<Waiter>>,
+    mux: Mutex<Mux<ReplyTicket>>,
     /// Wakes the driver when there is something to write or to stop for.
     wake: Notify,
     handles_gone: AtomicBool,
@@ -294,7 +284,7 @@ impl AsyncExecute for SharedClient {
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Mux<Waiter>> {
+    fn lock(&self) -> MutexGuard<'_, Mux<ReplyTicket>> {
         // Every update under the lock is a single push, pop or swap, so the
         // state is consistent even if a holder panicked.
         self.mux.lock().unwrap_or_else(PoisonError::into_inner)
@@ -303,7 +293,8 @@ impl Shared {
     /// Breaks the connection: the oldest caller gets `first` if given, the
     /// others the recorded cause, and the driver stops.
     fn fail(&self, first: Option<Error>) {
-        self.lock().fail(ProtocolError::Abandoned, first, deliver);
+        self.lock()
+            .fail(ProtocolError::Abandoned, first, ReplyTicket::deliver);
         self.wake.notify_one();
     }
 }
@@ -332,7 +323,7 @@ async fn drive(shared: Arc<Shared>, stream: Stream) {
             if out.has_remaining() {
                 write_deadline = deadline_after(options.write_timeout);
                 // `quit` completes without bytes from the server: maybe now.
-                if mux.dispatch(&mut rbuf, deliver).is_err() {
+                if mux.dispatch(&mut rbuf, ReplyTicket::deliver).is_err() {
                     break;
                 }
             }
@@ -356,17 +347,17 @@ async fn drive(shared: Arc<Shared>, stream: Stream) {
                 let mut mux = shared.lock();
                 match read {
                     Ok(0) => {
-                        mux.end_of_stream(&rbuf, deliver);
+                        mux.end_of_stream(&rbuf, ReplyTicket::deliver);
                         break;
                     }
                     Ok(_) => {
-                        if mux.dispatch(&mut rbuf, deliver).is_err() {
+                        if mux.dispatch(&mut rbuf, ReplyTicket::deliver).is_err() {
                             break;
                         }
                         replies.update(mux.connection(), &options, deadline_after);
                     }
                     Err(error) => {
-                        mux.fail(ProtocolError::Abandoned, Some(Error::Io(error)), deliver);
+                        mux.fail(ProtocolError::Abandoned, Some(Error::Io(error)), ReplyTicket::deliver);
                         break;
                     }
                 }

@@ -2,7 +2,7 @@
 //! adapter's shared handle, without the I/O.
 //!
 //! Callers [`Mux::enqueue`] commands, each with a waiter of the adapter's
-//! choosing (a oneshot sender, say). A driver writes what
+//! choosing (a [`ReplyTicket`] from the handle's reply slot, say). A driver writes what
 //! [`Mux::take_output`] hands it, feeds what it reads to
 //! [`Mux::dispatch`], and each reply reaches its waiter in order through a
 //! callback, so the core never depends on a channel type.
