@@ -198,6 +198,19 @@ impl Connection {
         self.in_flight.front().map(|entry| entry.timeout)
     }
 
+    /// Commands in flight whose replies the server gives without waiting:
+    /// those before the first that may wait for a job (a `reserve`, whose
+    /// reply holds back everything after it), counting at most `at_most`.
+    /// What a driver that has written everything passes to
+    /// [`ReadLowWater::next`](crate::read_low_water::ReadLowWater::next).
+    pub fn replies_due_promptly(&self, at_most: usize) -> usize {
+        self.in_flight
+            .iter()
+            .take(at_most)
+            .take_while(|entry| !entry.timeout.may_wait())
+            .count()
+    }
+
     /// Whether a command in flight may legitimately hold its reply back
     /// for long (`reserve`, or `reserve-with-timeout` above 0). While it
     /// waits, the server answers nothing else on this connection, so a

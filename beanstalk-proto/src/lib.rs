@@ -89,6 +89,7 @@ pub mod frame;
 pub mod lease;
 pub mod mux;
 pub mod options;
+pub mod read_low_water;
 #[cfg(feature = "std")]
 pub mod read_scratch;
 pub mod reconnect;

@@ -1,0 +1,211 @@
+//! How many reply bytes a pipelining driver lets arrive before its read
+//! wakes: the socket's receive low-water mark (`SO_RCVLOWAT`).
+//!
+//! beanstalkd writes each reply on its own, so a client that reads as soon
+//! as anything arrives wakes for every reply or few: on loopback, 100,000
+//! pipelined puts took 17,000 wake-ups, each a context switch and two
+//! syscalls for the client, and a wake-up the server's CPU pays for too.
+//! With many commands in flight, nothing is lost by waiting for more of
+//! their replies: the server still has the rest to work through. So a
+//! driver asks the kernel not to wake its read until half of the replies
+//! due could be in, and the same 100,000 puts take a few hundred reads.
+//!
+//! The mark must never ask for more than is sure to come, or the read
+//! would wait for its timeout. Every beanstalkd reply is at least
+//! [`SHORTEST_REPLY`] bytes, so counting only commands that are fully
+//! written and answered without waiting (not a `reserve` that may wait for
+//! a job, nor anything behind it), `n` such commands bring at least
+//! `8 × n` bytes. The mark asks for `8 × n / 2` at most, and none below
+//! [`FROM_REPLIES_DUE`] commands, where one command at a time keeps its
+//! latency. A peer that sends something shorter than a reply is broken
+//! anyway; its bytes are read once the mark is reached, the connection
+//! closes, or the reply timeout fails the call.
+//!
+//! ```
+//! use beanstalk_proto::read_low_water::ReadLowWater;
+//!
+//! let mut mark = ReadLowWater::default();
+//! assert_eq!(mark.next(1), None, "one command at a time: wake at the first byte");
+//! assert_eq!(mark.next(1_000), Some(1024), "wake once 128 short replies could be in");
+//! assert_eq!(mark.next(900), None, "close enough: no syscall to change it");
+//! assert_eq!(mark.next(40), Some(160), "fewer due: ask for less");
+//! assert_eq!(mark.next(3), Some(1));
+//! ```
+
+use crate::connection::Connection;
+
+/// The shortest reply beanstalkd sends: `BURIED\r\n`, `KICKED\r\n` and
+/// `PAUSED\r\n` have 8 bytes; every other reply has more.
+pub const SHORTEST_REPLY: usize = 8;
+
+/// Commands due to be answered from which a read waits for more than a
+/// byte. Below this, a pipeline is short enough that waking per reply is
+/// cheap, and its first replies come sooner.
+pub const FROM_REPLIES_DUE: usize = 32;
+
+/// The most replies a read waits for: 128 short replies keep the first of
+/// them waiting at most about 0.6 ms on a server that answers a command
+/// in 5 µs.
+pub const MOST_REPLIES_AWAITED: usize = 128;
+
+/// The receive low-water mark of one connection, as last set.
+///
+/// A driver calls [`ReadLowWater::next`] before each read, with the
+/// commands whose replies are sure to come, and applies what it returns
+/// (with [`set_on`] on Unix). A new socket starts at 1 byte, and so does
+/// a new `ReadLowWater`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLowWater {
+    bytes: usize,
+}
+
+impl Default for ReadLowWater {
+    fn default() -> Self {
+        Self { bytes: 1 }
+    }
+}
+
+impl ReadLowWater {
+    /// The mark as last set: a read wakes once this many bytes are in.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The mark to set before the next read, when `replies_due` written
+    /// commands are waiting for replies the server gives without waiting,
+    /// or `None` to keep the current one. It changes only when it must
+    /// come down (fewer replies due) or can at least double, so a steady
+    /// pipeline costs no syscall per read. If applying the new mark fails,
+    /// call [`ReadLowWater::reset`].
+    pub fn next(&mut self, replies_due: usize) -> Option<usize> {
+        let target = Self::target(replies_due);
+        if target < self.bytes || target >= self.bytes.saturating_mul(2) {
+            self.bytes = target;
+            Some(target)
+        } else {
+            None
+        }
+    }
+
+    /// [`ReadLowWater::next`] for a connection whose commands in flight
+    /// are all written.
+    pub fn next_for(&mut self, conn: &Connection) -> Option<usize> {
+        self.next(conn.replies_due_promptly(2 * MOST_REPLIES_AWAITED))
+    }
+
+    /// Forgets the mark: applying it failed, or the connection has a new
+    /// socket. The next [`ReadLowWater::next`] that wants more than a byte
+    /// sets it again.
+    pub fn reset(&mut self) {
+        self.bytes = 1;
+    }
+
+    /// The mark `replies_due` commands call for.
+    fn target(replies_due: usize) -> usize {
+        if replies_due < FROM_REPLIES_DUE {
+            1
+        } else {
+            SHORTEST_REPLY * (replies_due / 2).min(MOST_REPLIES_AWAITED)
+        }
+    }
+}
+
+/// Sets the receive low-water mark (`SO_RCVLOWAT`) of the socket `fd` to
+/// `bytes`. Linux honours it for TCP reads and readiness; other systems
+/// and socket types may ignore it, which only costs the saved wake-ups.
+#[cfg(all(feature = "std", unix))]
+pub fn set_on(fd: std::os::fd::BorrowedFd<'_>, bytes: usize) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    let size = libc::socklen_t::try_from(size_of::<libc::c_int>()).unwrap_or(libc::socklen_t::MAX);
+    // SAFETY: `fd` is an open descriptor for the duration of the borrow,
+    // and the option value is a live c_int whose size is passed with it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&raw const value).cast(),
+            size,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_asks_for_more_than_the_replies_due_must_bring() {
+        for due in 0..10_000 {
+            let mut mark = ReadLowWater::default();
+            let bytes = mark.next(due).unwrap_or(mark.bytes());
+            // Even with the first reply partly read already, the others bring this much.
+            assert!(
+                bytes <= (SHORTEST_REPLY * due.saturating_sub(1)).max(1),
+                "{due}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_steady_pipeline_keeps_its_mark() {
+        let mut mark = ReadLowWater::default();
+        assert_eq!(mark.next(200), Some(800));
+        for due in 200..256 {
+            assert_eq!(mark.next(due), None, "{due}");
+        }
+        assert_eq!(
+            mark.next(199),
+            Some(792),
+            "down at once: fewer replies are due"
+        );
+    }
+
+    #[test]
+    fn short_pipelines_wake_at_the_first_byte() {
+        let mut mark = ReadLowWater::default();
+        assert_eq!(mark.next(FROM_REPLIES_DUE - 1), None);
+        assert_eq!(mark.next(FROM_REPLIES_DUE), Some(128));
+        assert_eq!(mark.next(FROM_REPLIES_DUE - 1), Some(1));
+    }
+
+    #[test]
+    fn replies_behind_a_waiting_reserve_are_not_counted() {
+        use crate::cmd::{Put, Reserve, ReserveWithTimeout};
+        use crate::{Config, PutOptions, WriteBuf};
+
+        let mut conn = Connection::new(Config::default());
+        let mut out = WriteBuf::new();
+        let put = Put::new("x", PutOptions::default()).unwrap();
+        for _ in 0..40 {
+            conn.send(&put, &mut out).unwrap();
+        }
+        // Answered at once, so it counts.
+        conn.send(&ReserveWithTimeout::new(0).unwrap(), &mut out)
+            .unwrap();
+        conn.send(&Reserve, &mut out).unwrap();
+        for _ in 0..500 {
+            conn.send(&put, &mut out).unwrap();
+        }
+        assert_eq!(conn.replies_due_promptly(usize::MAX), 41);
+        assert_eq!(conn.replies_due_promptly(10), 10);
+        let mut mark = ReadLowWater::default();
+        assert_eq!(mark.next_for(&conn), Some(SHORTEST_REPLY * 20));
+    }
+
+    #[test]
+    fn reset_forgets_the_mark() {
+        let mut mark = ReadLowWater::default();
+        assert_eq!(mark.next(1000), Some(1024));
+        mark.reset();
+        assert_eq!(mark.bytes(), 1);
+        assert_eq!(mark.next(1000), Some(1024), "set again");
+    }
+}
