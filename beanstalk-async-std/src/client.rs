@@ -15,6 +15,7 @@ use proto::{
     Response, Session, Token, WriteBuf,
 };
 
+use proto::read_low_water::ReadLowWater;
 use proto::read_scratch::ReadScratch;
 
 use crate::io::{MAX_READ, Watchdog, deadline_after, poll_read_into, poll_send};
@@ -74,6 +75,11 @@ pub struct Client<S = DefaultStream> {
     endpoint: Option<Endpoint>,
     /// When bytes last arrived (or the connection opened).
     last_read: Instant,
+    /// The socket's receive low-water mark: with many replies due, a read
+    /// waits for a batch of them instead of waking per reply.
+    low_water: ReadLowWater,
+    /// Sets that mark; only the connect helpers' sockets have one.
+    set_low_water: Option<fn(&S, usize) -> io::Result<()>>,
 }
 
 #[cfg(any(feature = "smol", feature = "async-std"))]
@@ -130,6 +136,7 @@ impl Client<DefaultStream> {
         let stream = DefaultStream::connect(endpoint, options.connect_timeout).await?;
         let mut client = Self::from_stream(stream, options);
         client.endpoint = Some(endpoint.clone());
+        client.set_low_water = Some(DefaultStream::set_read_low_water);
         Ok(client)
     }
 
@@ -200,6 +207,8 @@ where
             options,
             endpoint: None,
             last_read: Instant::now(),
+            low_water: ReadLowWater::default(),
+            set_low_water: None,
         }
     }
 
@@ -212,6 +221,7 @@ where
         let session = self.conn.session().clone();
         let mut fresh = Self::from_stream(stream, self.options);
         fresh.endpoint = self.endpoint.clone();
+        fresh.set_low_water = self.set_low_water;
         fresh.restore(&session).await?;
         *self = fresh;
         Ok(())
@@ -481,6 +491,16 @@ where
             let Some(io) = self.io.as_mut() else {
                 return Err(self.conn.closed_error().into());
             };
+            // Everything is written (see the callers), so every command in flight is due.
+            if let Some(set) = self.set_low_water {
+                if let Some(bytes) = self.low_water.next_for(&self.conn) {
+                    if let Err(error) = set(io, bytes) {
+                        // A socket left asking for more than will come would
+                        // stall until the timeout: give it up now instead.
+                        return Err(self.fail_io(error));
+                    }
+                }
+            }
             let (scratch, rbuf) = (&mut self.scratch, &mut self.rbuf);
             let reading = poll_fn(|cx| poll_read_into(scratch, io, cx, rbuf));
             match self.watchdog.until(at, reading).await {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BytesMut};
 use proto::batch::Run;
 use proto::options::checked_timeout;
+use proto::read_low_water::ReadLowWater;
 use proto::read_scratch::{MIN_READ, ReadScratch};
 use proto::{
     Connection, Endpoint, Error, Execute, Options, ProtocolError, Request, Response, Session,
@@ -71,6 +72,9 @@ pub struct Client {
     /// When the connection last waited for a reply (or opened); the
     /// reconnecting client's idle check reads it.
     last_active: Instant,
+    /// The socket's receive low-water mark: with many replies due, a read
+    /// waits for a batch of them instead of returning per reply.
+    low_water: ReadLowWater,
 }
 
 impl Client {
@@ -85,6 +89,7 @@ impl Client {
             socket_read_timeout: None,
             scratch: ReadScratch::new(MAX_READ),
             last_active: Instant::now(),
+            low_water: ReadLowWater::default(),
         }
     }
 
@@ -333,6 +338,14 @@ impl Client {
                     at.map(|(_, total)| total)
                 }
             };
+            // Everything is written (see the callers), so every command in flight is due.
+            if let Some(bytes) = self.low_water.next_for(&self.conn) {
+                if let Err(error) = self.stream.set_read_low_water(bytes) {
+                    // A socket left asking for more than will come would
+                    // stall until the timeout: give it up now instead.
+                    return Err(self.fail_io(error, Duration::ZERO));
+                }
+            }
             self.fill(remaining, deadline.flatten())?;
         }
     }

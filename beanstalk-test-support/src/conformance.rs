@@ -557,6 +557,56 @@ pub async fn sliding_window_pipeline<A: Adapter>() {
     assert_eq!(server.stats_counter("cmd-delete"), JOBS as u64);
 }
 
+/// With many commands in flight, a read waits for a batch of replies (the
+/// socket's receive low-water mark), but only for replies sure to come:
+/// those ahead of a waiting `reserve` arrive while it waits, even when the
+/// commands queued behind it would call for a larger batch.
+pub async fn replies_ahead_of_a_waiting_reserve_are_not_held_back<A: Adapter>() {
+    const AHEAD: usize = 40;
+    const BEHIND: usize = 200;
+    let server = Server::start();
+    // Held back, the replies ahead would come only when a read gives up
+    // waiting (a blocking read returns what it has at its timeout) or
+    // fail with this timeout.
+    let settings = Settings {
+        read_timeout: Duration::from_secs(3),
+        ..Settings::default()
+    };
+    let mut client = connect_with::<A>(&server.url(), settings).await;
+    let use_tube = cmd::Use::new("waiting").unwrap();
+    let ahead: Vec<Token> = (0..AHEAD)
+        .map(|_| A::send(&mut client, &use_tube).unwrap())
+        .collect();
+    let reserve = A::send(&mut client, &cmd::Reserve).unwrap();
+    let behind: Vec<Token> = (0..BEHIND)
+        .map(|_| A::send(&mut client, &use_tube).unwrap())
+        .collect();
+    let started = Instant::now();
+    for token in &ahead {
+        let (answered, reply) = A::recv(&mut client)
+            .await
+            .expect("a reply ahead of the waiting reserve");
+        assert_eq!(answered, *token);
+        assert!(matches!(reply, Response::Using(_)), "{reply:?}");
+    }
+    assert!(
+        started.elapsed() < settings.read_timeout / 2,
+        "replies ahead of the reserve were held back for {:?}",
+        started.elapsed()
+    );
+    // Only now is there a job for the reserve.
+    let mut producer = connect::<A>(&server.url()).await;
+    let id = producer.put(&b"at last"[..], opts()).await.unwrap().id;
+    let (answered, reply) = A::recv(&mut client).await.unwrap();
+    assert_eq!(answered, reserve);
+    assert_eq!(cmd::Reserve::from_response(reply).unwrap().id, id);
+    for token in &behind {
+        let (answered, reply) = A::recv(&mut client).await.unwrap();
+        assert_eq!(answered, *token);
+        assert!(matches!(reply, Response::Using(_)), "{reply:?}");
+    }
+}
+
 /// Replies delivered one byte at a time give the same results.
 pub async fn one_byte_chunks<A: Adapter>() {
     let server = Server::start();
@@ -896,6 +946,7 @@ macro_rules! conformance_suite {
             quit_closes,
             pipelined_puts,
             sliding_window_pipeline,
+            replies_ahead_of_a_waiting_reserve_are_not_held_back,
             one_byte_chunks,
             stalled_server_times_out,
             an_earlier_deadline_does_not_cut_a_longer_wait_short,

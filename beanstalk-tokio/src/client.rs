@@ -6,6 +6,7 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use proto::batch::Run;
 use proto::options::checked_timeout;
+use proto::read_low_water::ReadLowWater;
 use proto::{
     AsyncExecute, CommandError, Connection, Endpoint, Error, Options, ProtocolError, Request,
     Response, Session, Token, WriteBuf,
@@ -64,6 +65,9 @@ pub struct Client {
     options: Options,
     endpoint: Endpoint,
     read_size: usize,
+    /// The socket's receive low-water mark: with many replies due, a read
+    /// waits for a batch of them instead of waking per reply.
+    low_water: ReadLowWater,
     /// Enforces the read and write timeouts without a timer per command.
     watchdog: Watchdog,
 }
@@ -98,6 +102,7 @@ impl Client {
             options,
             endpoint: endpoint.clone(),
             read_size: MIN_READ,
+            low_water: ReadLowWater::default(),
             watchdog: Watchdog::new(),
         })
     }
@@ -382,6 +387,14 @@ impl Client {
             let Some(io) = self.io.as_mut() else {
                 return Err(self.conn.closed_error().into());
             };
+            // Everything is written (see the callers), so every command in flight is due.
+            if let Some(bytes) = self.low_water.next_for(&self.conn) {
+                if let Err(error) = io.set_read_low_water(bytes) {
+                    // A socket left asking for more than will come would
+                    // stall until the timeout: give it up now instead.
+                    return Err(self.fail_io(error));
+                }
+            }
             self.rbuf.reserve(self.read_size);
             let reading = io.read_buf(&mut self.rbuf);
             let Some(read) = self.watchdog.until(at.map(|(at, _)| at), reading).await else {

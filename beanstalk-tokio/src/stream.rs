@@ -58,6 +58,24 @@ impl Stream {
 }
 
 impl Stream {
+    /// Sets the receive low-water mark: how many bytes must be in before
+    /// a read wakes (see [`proto::read_low_water`]).
+    pub(crate) fn set_read_low_water(&self, bytes: usize) -> io::Result<()> {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsFd;
+            match self {
+                Self::Tcp(s) => proto::read_low_water::set_on(s.as_fd(), bytes),
+                Self::Unix(s) => proto::read_low_water::set_on(s.as_fd(), bytes),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = bytes;
+            Ok(())
+        }
+    }
+
     /// Whether the peer has closed the connection (or reset it), as far as
     /// the runtime has seen: only when the socket is marked readable does
     /// this peek at it, so on a quiet, healthy connection it costs no
