@@ -159,16 +159,8 @@ mod connect {
 
         /// Sets the receive low-water mark: how many bytes must be in
         /// before a read wakes (see [`proto::read_low_water`]).
-        #[cfg(unix)]
         pub(crate) fn set_read_low_water(&self, bytes: usize) -> io::Result<()> {
-            use std::os::fd::AsFd;
-            each_socket!(&self.0, s => proto::read_low_water::set_on(s.as_fd(), bytes))
-        }
-
-        /// Elsewhere reads wake per reply.
-        #[cfg(not(unix))]
-        pub(crate) fn set_read_low_water(&self, _bytes: usize) -> io::Result<()> {
-            Ok(())
+            each_socket!(&self.0, s => proto::read_low_water::set_on(s, bytes))
         }
 
         /// Without Unix sockets' peek, the break is found by the command.

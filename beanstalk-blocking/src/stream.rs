@@ -67,18 +67,10 @@ impl Stream {
     /// Sets the receive low-water mark: how many bytes must be in before
     /// a read returns (see [`proto::read_low_water`]).
     pub(crate) fn set_read_low_water(&self, bytes: usize) -> io::Result<()> {
-        #[cfg(unix)]
-        {
-            use std::os::fd::AsFd;
-            match self {
-                Self::Tcp(s) => proto::read_low_water::set_on(s.as_fd(), bytes),
-                Self::Unix(s) => proto::read_low_water::set_on(s.as_fd(), bytes),
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = bytes;
-            Ok(())
+        match self {
+            Self::Tcp(s) => proto::read_low_water::set_on(s, bytes),
+            #[cfg(unix)]
+            Self::Unix(s) => proto::read_low_water::set_on(s, bytes),
         }
     }
 

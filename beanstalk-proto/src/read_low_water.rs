@@ -52,7 +52,7 @@ pub const MOST_REPLIES_AWAITED: usize = 128;
 ///
 /// A driver calls [`ReadLowWater::next`] before each read, with the
 /// commands whose replies are sure to come, and applies what it returns
-/// (with [`set_on`] on Unix). A new socket starts at 1 byte, and so does
+/// (with [`set_on`]). A new socket starts at 1 byte, and so does
 /// a new `ReadLowWater`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadLowWater {
@@ -110,20 +110,20 @@ impl ReadLowWater {
     }
 }
 
-/// Sets the receive low-water mark (`SO_RCVLOWAT`) of the socket `fd` to
-/// `bytes`. Linux honours it for TCP reads and readiness; other systems
-/// and socket types may ignore it, which only costs the saved wake-ups.
+/// Sets the receive low-water mark (`SO_RCVLOWAT`) of `socket` to `bytes`.
+/// Linux honours it for TCP reads and readiness; other systems and socket
+/// types may ignore it, which only costs the saved wake-ups.
 #[cfg(all(feature = "std", unix))]
-pub fn set_on(fd: std::os::fd::BorrowedFd<'_>, bytes: usize) -> std::io::Result<()> {
+pub fn set_on(socket: &impl std::os::fd::AsFd, bytes: usize) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
 
     let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
     let size = libc::socklen_t::try_from(size_of::<libc::c_int>()).unwrap_or(libc::socklen_t::MAX);
-    // SAFETY: `fd` is an open descriptor for the duration of the borrow,
-    // and the option value is a live c_int whose size is passed with it.
+    // SAFETY: the descriptor is open for the duration of the borrow, and
+    // the option value is a live c_int whose size is passed with it.
     let rc = unsafe {
         libc::setsockopt(
-            fd.as_raw_fd(),
+            socket.as_fd().as_raw_fd(),
             libc::SOL_SOCKET,
             libc::SO_RCVLOWAT,
             (&raw const value).cast(),
@@ -135,6 +135,12 @@ pub fn set_on(fd: std::os::fd::BorrowedFd<'_>, bytes: usize) -> std::io::Result<
     } else {
         Err(std::io::Error::last_os_error())
     }
+}
+
+/// Without Unix descriptors the mark is left alone: reads wake per reply.
+#[cfg(all(feature = "std", not(unix)))]
+pub fn set_on<S>(_socket: &S, _bytes: usize) -> std::io::Result<()> {
+    Ok(())
 }
 
 #[cfg(test)]
