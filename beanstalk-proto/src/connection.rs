@@ -198,16 +198,18 @@ impl Connection {
         self.in_flight.front().map(|entry| entry.timeout)
     }
 
-    /// Commands in flight whose replies the server gives without waiting:
-    /// those before the first that may wait for a job (a `reserve`, whose
-    /// reply holds back everything after it), counting at most `at_most`.
-    /// What a driver that has written everything passes to
+    /// Commands in flight, oldest first, whose every reply is one short
+    /// line the server gives at once
+    /// ([`CommandKind::has_short_reply`]: `put`, `delete`, ...), up to the
+    /// first that is not (a `reserve` may wait for a job, and its reply
+    /// holds back everything after it), counting at most `at_most`. What a
+    /// driver that has written everything passes to
     /// [`ReadLowWater::next`](crate::read_low_water::ReadLowWater::next).
-    pub fn replies_due_promptly(&self, at_most: usize) -> usize {
+    pub fn short_replies_due(&self, at_most: usize) -> usize {
         self.in_flight
             .iter()
             .take(at_most)
-            .take_while(|entry| !entry.timeout.may_wait())
+            .take_while(|entry| entry.kind.has_short_reply())
             .count()
     }
 

@@ -13,8 +13,10 @@
 //! The mark must never ask for more than is sure to come, or the read
 //! would wait for its timeout. Every beanstalkd reply is at least
 //! [`SHORTEST_REPLY`] bytes, so counting only commands that are fully
-//! written and answered without waiting (not a `reserve` that may wait for
-//! a job, nor anything behind it), `n` such commands bring at least
+//! written and whose every reply is one short line the server gives at
+//! once (`put`, `delete`, ...: [`CommandKind::has_short_reply`]), up to
+//! the first that is not (a `reserve` may wait for a job, and its reply
+//! holds back everything after it), `n` such commands bring at least
 //! `8 × n` bytes. The mark asks for `8 × n / 2` at most, and none below
 //! [`FROM_REPLIES_DUE`] commands, where one command at a time keeps its
 //! latency. A peer that sends something shorter than a reply is broken
@@ -31,6 +33,15 @@
 //! timer fires. With a 1 KiB mark, bursts of 300 puts after 300 ms idle
 //! took 7.8 ms instead of 1 ms; with 80 bytes they take what they took
 //! with none.
+//!
+//! Replies with bodies (`reserve`, `peek`, `stats`) end the count, so a
+//! pipeline that starts with one wakes at the first byte: one such reply
+//! fills a read on its own, and in a sliding window of reservations,
+//! waiting for 80 bytes cost more than it saved (same-core, a
+//! reserve+delete window then sent about half as many commands per write,
+//! and lost a quarter of its throughput).
+//!
+//! [`CommandKind::has_short_reply`]: crate::cmd::CommandKind::has_short_reply
 //!
 //! ```
 //! use beanstalk_proto::read_low_water::ReadLowWater;
@@ -100,7 +111,7 @@ impl ReadLowWater {
     /// [`ReadLowWater::next`] for a connection whose commands in flight
     /// are all written.
     pub fn next_for(&mut self, conn: &Connection) -> Option<usize> {
-        self.next(conn.replies_due_promptly(FROM_REPLIES_DUE.max(2 * MOST_REPLIES_AWAITED)))
+        self.next(conn.short_replies_due(FROM_REPLIES_DUE.max(2 * MOST_REPLIES_AWAITED)))
     }
 
     /// Forgets the mark: applying it failed, or the connection has a new
@@ -197,7 +208,7 @@ mod tests {
     }
 
     #[test]
-    fn replies_behind_a_waiting_reserve_are_not_counted() {
+    fn only_short_replies_ahead_of_the_first_reserve_count() {
         use crate::cmd::{Put, Reserve, ReserveWithTimeout};
         use crate::{Config, PutOptions, WriteBuf};
 
@@ -221,12 +232,12 @@ mod tests {
         }
 
         let conn = pipeline(40);
-        assert_eq!(conn.replies_due_promptly(usize::MAX), 41);
-        assert_eq!(conn.replies_due_promptly(10), 10);
+        assert_eq!(conn.short_replies_due(usize::MAX), 40);
+        assert_eq!(conn.short_replies_due(10), 10);
         assert_eq!(ReadLowWater::default().next_for(&conn), Some(80));
-        // 500 puts are in flight, but only 11 replies are sure to come.
+        // 500 puts are in flight, but only 10 short replies come first.
         let conn = pipeline(10);
-        assert_eq!(conn.replies_due_promptly(usize::MAX), 11);
+        assert_eq!(conn.short_replies_due(usize::MAX), 10);
         assert_eq!(ReadLowWater::default().next_for(&conn), None);
     }
 
