@@ -93,8 +93,9 @@ impl ReadLowWater {
     }
 
     /// The mark to set before the next read, when `replies_due` written
-    /// commands are waiting for replies the server gives without waiting,
-    /// or `None` to keep the current one. It changes only when it must
+    /// commands are waiting for short replies the server gives at once
+    /// ([`Connection::short_replies_due`]), or `None` to keep the current
+    /// one. It changes only when it must
     /// come down (fewer replies due) or can at least double, so a steady
     /// pipeline costs no syscall per read. If applying the new mark fails,
     /// call [`ReadLowWater::reset`].
