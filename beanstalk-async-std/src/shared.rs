@@ -17,6 +17,7 @@ use proto::options::checked_timeout;
 use proto::reply_watch::ReplyWatch;
 use proto::{AsyncExecute, Endpoint, Error, Options, ProtocolError, Request, Tube, WriteBuf};
 
+use proto::read_low_water::ReadLowWater;
 use proto::read_scratch::ReadScratch;
 
 use crate::io::{MAX_READ, Watchdog, deadline_after, poll_send};
@@ -174,7 +175,8 @@ impl SharedClient {
         let options = options.checked()?;
         let stream =
             crate::stream::DefaultStream::connect(endpoint, options.connect_timeout).await?;
-        let (client, driver) = Self::build(stream, options, Some(endpoint.clone()));
+        let (client, mut driver) = Self::build(stream, options, Some(endpoint.clone()));
+        driver.set_low_water = Some(crate::stream::DefaultStream::set_read_low_water);
         crate::runtime::Runtime::current().spawn(driver);
         Ok(client)
     }
@@ -242,6 +244,8 @@ impl SharedClient {
             drain_timer: None,
             replies: ReplyWatch::default(),
             reply_timer: Watchdog::default(),
+            low_water: ReadLowWater::default(),
+            set_low_water: None,
         };
         let client = Self {
             handle: Arc::new(Handle(shared)),
@@ -439,6 +443,11 @@ pub struct Driver<S> {
     replies: ReplyWatch<Instant>,
     /// Wakes the driver at that deadline; one timer for every handle.
     reply_timer: Watchdog,
+    /// The receive low-water mark as last set.
+    low_water: ReadLowWater,
+    /// Sets the mark on the stream: only for the connect helpers' sockets,
+    /// since a caller's stream (TLS, a tunnel) may not be a socket.
+    set_low_water: Option<fn(&S, usize) -> io::Result<()>>,
 }
 
 impl<S> fmt::Debug for Driver<S> {
@@ -547,6 +556,20 @@ where
                     if Pin::new(timer).poll(cx).is_ready() {
                         inner.fail(ProtocolError::Abandoned, Some(Error::Timeout(timeout)));
                         return Round::Finished;
+                    }
+                }
+                // Commands taken but not yet written count as due: they
+                // are written below, and only a server that stopped
+                // reading could hold their replies back, which the
+                // write timeout catches.
+                if let Some(set) = self.set_low_water {
+                    if let Some(bytes) = self.low_water.next_for(inner.mux.connection()) {
+                        if let Err(error) = set(io, bytes) {
+                            // A socket left asking for more than will
+                            // come would stall until the timeout.
+                            inner.fail(ProtocolError::Abandoned, Some(Error::Io(error)));
+                            return Round::Finished;
+                        }
                     }
                 }
                 if !inner

@@ -157,6 +157,45 @@ fn replies_dripped_a_byte_at_a_time_reach_every_task() {
     assert_eq!(server.stats_counter("cmd-put"), (TASKS * JOBS) as u64);
 }
 
+/// With many commands in flight the driver's reads wait for a batch of
+/// replies (the socket's receive low-water mark); once the pipeline has
+/// drained, the mark must come down, or a lone reply, fewer bytes than a
+/// batch, would never wake the driver and its call would time out.
+#[test]
+fn a_draining_pipeline_stops_waiting_for_batches() {
+    const TASKS: usize = 48;
+    const JOBS: usize = 4;
+    let server = Server::start();
+    // A reply held back fails its call with this timeout.
+    let options = Options::default().read_timeout(Duration::from_secs(3));
+    on_threads(|executor| {
+        smol::block_on(executor.run(async {
+            let client = SharedClient::connect_with(&server.url(), options)
+                .await
+                .unwrap();
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|task| {
+                    let mut handle = client.clone();
+                    executor.spawn(async move {
+                        for job in 0..JOBS {
+                            let body = format!("{task}:{job}");
+                            handle.put(body, PutOptions::default()).await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await;
+            }
+            let mut lone = client.clone();
+            lone.put("alone", PutOptions::default()).await.unwrap();
+            let id = lone.put("alone", PutOptions::default()).await.unwrap().id;
+            lone.delete(id).await.unwrap();
+        }));
+    });
+    assert_eq!(server.stats_counter("cmd-put"), (TASKS * JOBS + 2) as u64);
+}
+
 #[test]
 fn waiting_reserves_are_refused() {
     smol::block_on(async {

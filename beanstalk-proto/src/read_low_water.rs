@@ -12,8 +12,9 @@
 //!
 //! The mark must never ask for more than is sure to come, or the read
 //! would wait for its timeout. Every beanstalkd reply is at least
-//! [`SHORTEST_REPLY`] bytes, so counting only commands that are fully
-//! written and whose every reply is one short line the server gives at
+//! [`SHORTEST_REPLY`] bytes, so counting only commands that are written
+//! (or, in a driver that writes while its read waits, being written) and
+//! whose every reply is one short line the server gives at
 //! once (`put`, `delete`, ...: [`CommandKind::has_short_reply`]), up to
 //! the first that is not (a `reserve` may wait for a job, and its reply
 //! holds back everything after it), `n` such commands bring at least
@@ -40,6 +41,14 @@
 //! waiting for 80 bytes cost more than it saved (same-core, a
 //! reserve+delete window then sent about half as many commands per write,
 //! and lost a quarter of its throughput).
+//!
+//! Shared connections' drivers use the mark too, with a cost same-core:
+//! replies left unread while the client has nothing to write are each
+//! acknowledged by a packet of their own rather than by the client's next
+//! commands, so when client and server share a CPU, the server's side pays
+//! for those packets. Cross-core the drivers' CPU per put fell by a quarter
+//! to a third at the same throughput; same-core their CPU fell and their
+//! throughput dropped 4-10%.
 //!
 //! [`CommandKind::has_short_reply`]: crate::cmd::CommandKind::has_short_reply
 //!
@@ -110,7 +119,10 @@ impl ReadLowWater {
     }
 
     /// [`ReadLowWater::next`] for a connection whose commands in flight
-    /// are all written.
+    /// are all written, or are being written while the read waits: a
+    /// shared connection's driver writes and reads at once, and only a
+    /// server that stopped reading could hold those replies back, which
+    /// the write timeout catches.
     pub fn next_for(&mut self, conn: &Connection) -> Option<usize> {
         self.next(conn.short_replies_due(FROM_REPLIES_DUE.max(2 * MOST_REPLIES_AWAITED)))
     }

@@ -8,13 +8,14 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use proto::mux::{Mux, ReplySlot, ReplyTicket};
 use proto::options::checked_timeout;
+use proto::read_low_water::ReadLowWater;
 use proto::reply_watch::ReplyWatch;
 use proto::{AsyncExecute, Endpoint, Error, Options, ProtocolError, Request, Tube, WriteBuf};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::stream::Stream;
+use crate::stream::{ReadSide, Stream, WriteSide};
 use crate::watchdog::{Watchdog, deadline_after};
 
 const READ_SIZE: usize = 64 * 1024;
@@ -302,8 +303,9 @@ impl Shared {
 /// The driver: writes what callers encoded, reads replies and hands them
 /// out in order, until the connection fails or closes, or every handle is
 /// gone and the replies still due have come in.
-async fn drive(shared: Arc<Shared>, stream: Stream) {
-    let (mut reader, mut writer) = tokio::io::split(stream);
+async fn drive(shared: Arc<Shared>, mut stream: Stream) {
+    let (mut reader, mut writer) = stream.split();
+    let mut low_water = ReadLowWater::default();
     let mut rbuf = BytesMut::with_capacity(READ_SIZE);
     let mut out = WriteBuf::new();
     let options = shared.options;
@@ -328,6 +330,22 @@ async fn drive(shared: Arc<Shared>, stream: Stream) {
                 }
             }
             replies.update(mux.connection(), &options, deadline_after);
+            // Commands taken but not yet written count as due: the write
+            // below runs alongside the read, and only a server that stopped
+            // reading could hold their replies back, which the write
+            // timeout catches.
+            if let Some(bytes) = low_water.next_for(mux.connection()) {
+                if let Err(error) = reader.set_read_low_water(bytes) {
+                    // A socket left asking for more than will come would
+                    // stall until the timeout: give it up now instead.
+                    mux.fail(
+                        ProtocolError::Abandoned,
+                        Some(Error::Io(error)),
+                        ReplyTicket::deliver,
+                    );
+                    break;
+                }
+            }
             if shared.handles_gone.load(Ordering::Acquire) && !out.has_remaining() {
                 if mux.is_idle() {
                     break;
@@ -393,12 +411,12 @@ async fn drive(shared: Arc<Shared>, stream: Stream) {
     }
 }
 
-async fn read_some(reader: &mut ReadHalf<Stream>, rbuf: &mut BytesMut) -> std::io::Result<usize> {
+async fn read_some(reader: &mut ReadSide<'_>, rbuf: &mut BytesMut) -> std::io::Result<usize> {
     rbuf.reserve(READ_SIZE);
     reader.read_buf(rbuf).await
 }
 
-async fn write_some(writer: &mut WriteHalf<Stream>, out: &WriteBuf) -> std::io::Result<usize> {
+async fn write_some(writer: &mut WriteSide<'_>, out: &WriteBuf) -> std::io::Result<usize> {
     if out.chunk_count() == 1 {
         // One chunk (everything copied) is a plain write, which skips the
         // kernel's iovec import.

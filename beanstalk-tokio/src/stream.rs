@@ -10,6 +10,21 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 #[cfg(unix)]
 use tokio::net::UnixStream;
+use tokio::net::tcp;
+#[cfg(unix)]
+use tokio::net::unix;
+
+/// Evaluates `$body` with `$s` bound to whichever socket (or side of one)
+/// `$value`, a [`Stream`], [`ReadSide`] or [`WriteSide`], holds.
+macro_rules! each_socket {
+    ($value:expr, $s:ident => $body:expr) => {
+        match $value {
+            Self::Tcp($s) => $body,
+            #[cfg(unix)]
+            Self::Unix($s) => $body,
+        }
+    };
+}
 
 /// How often an idle TCP connection is probed, so a dead peer is noticed
 /// even while a `reserve` waits for hours.
@@ -61,11 +76,7 @@ impl Stream {
     /// Sets the receive low-water mark: how many bytes must be in before
     /// a read wakes (see [`proto::read_low_water`]).
     pub(crate) fn set_read_low_water(&self, bytes: usize) -> io::Result<()> {
-        match self {
-            Self::Tcp(s) => proto::read_low_water::set_on(s, bytes),
-            #[cfg(unix)]
-            Self::Unix(s) => proto::read_low_water::set_on(s, bytes),
-        }
+        each_socket!(self, s => proto::read_low_water::set_on(s, bytes))
     }
 
     /// Whether the peer has closed the connection (or reset it), as far as
@@ -91,62 +102,99 @@ impl Stream {
     }
 }
 
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+/// The reading side of a [`Stream`] borrowed by [`Stream::split`].
+#[derive(Debug)]
+pub(crate) enum ReadSide<'a> {
+    Tcp(tcp::ReadHalf<'a>),
+    #[cfg(unix)]
+    Unix(unix::ReadHalf<'a>),
+}
+
+/// The writing side of a [`Stream`] borrowed by [`Stream::split`].
+#[derive(Debug)]
+pub(crate) enum WriteSide<'a> {
+    Tcp(tcp::WriteHalf<'a>),
+    #[cfg(unix)]
+    Unix(unix::WriteHalf<'a>),
+}
+
+impl Stream {
+    /// Borrows the two sides apart, so one task can wait on a read and a
+    /// write at once. Unlike `tokio::io::split`, no lock is taken per
+    /// poll, and the reading side still reaches the socket's options.
+    pub(crate) fn split(&mut self) -> (ReadSide<'_>, WriteSide<'_>) {
+        match self {
+            Self::Tcp(s) => {
+                let (read, write) = s.split();
+                (ReadSide::Tcp(read), WriteSide::Tcp(write))
+            }
             #[cfg(unix)]
-            Self::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Unix(s) => {
+                let (read, write) = s.split();
+                (ReadSide::Unix(read), WriteSide::Unix(write))
+            }
         }
     }
 }
 
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            #[cfg(unix)]
-            Self::Unix(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            #[cfg(unix)]
-            Self::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Tcp(s) => Pin::new(s).poll_flush(cx),
-            #[cfg(unix)]
-            Self::Unix(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            #[cfg(unix)]
-            Self::Unix(s) => Pin::new(s).poll_shutdown(cx),
-        }
+impl ReadSide<'_> {
+    /// [`Stream::set_read_low_water`] for the socket this side reads.
+    pub(crate) fn set_read_low_water(&self, bytes: usize) -> io::Result<()> {
+        each_socket!(self, s => proto::read_low_water::set_on(s.as_ref(), bytes))
     }
 }
+
+/// `AsyncRead` for a type that holds a readable socket or side of one.
+macro_rules! forward_read {
+    ($type:ty) => {
+        impl AsyncRead for $type {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                each_socket!(self.get_mut(), s => Pin::new(s).poll_read(cx, buf))
+            }
+        }
+    };
+}
+
+/// `AsyncWrite` for a type that holds a writable socket or side of one.
+macro_rules! forward_write {
+    ($type:ty) => {
+        impl AsyncWrite for $type {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                each_socket!(self.get_mut(), s => Pin::new(s).poll_write(cx, buf))
+            }
+
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[io::IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                each_socket!(self.get_mut(), s => Pin::new(s).poll_write_vectored(cx, bufs))
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                true
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                each_socket!(self.get_mut(), s => Pin::new(s).poll_flush(cx))
+            }
+
+            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                each_socket!(self.get_mut(), s => Pin::new(s).poll_shutdown(cx))
+            }
+        }
+    };
+}
+
+forward_read!(Stream);
+forward_read!(ReadSide<'_>);
+forward_write!(Stream);
+forward_write!(WriteSide<'_>);
