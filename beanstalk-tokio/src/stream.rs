@@ -85,15 +85,9 @@ impl Stream {
     /// syscall. Nothing is consumed.
     pub(crate) fn peer_closed(&self) -> bool {
         let mut byte = [std::mem::MaybeUninit::uninit(); 1];
-        let peeked = match self {
-            Self::Tcp(s) => s.try_io(tokio::io::Interest::READABLE, || {
-                socket2::SockRef::from(s).peek(&mut byte)
-            }),
-            #[cfg(unix)]
-            Self::Unix(s) => s.try_io(tokio::io::Interest::READABLE, || {
-                socket2::SockRef::from(s).peek(&mut byte)
-            }),
-        };
+        let peeked = each_socket!(self, s => s.try_io(tokio::io::Interest::READABLE, || {
+            socket2::SockRef::from(s).peek(&mut byte)
+        }));
         match peeked {
             Ok(0) => true,
             Ok(_) => false,
