@@ -56,16 +56,34 @@ impl Adapter {
 pub(crate) enum Mode {
     RequestResponse,
     Pipelined,
+    /// Pipelined puts in bursts, each after [`BURST_IDLE`] of silence: the
+    /// server's TCP then starts over from a small congestion window, which
+    /// a client waiting for batches of replies must not stall on. Only the
+    /// bursts are timed.
+    Bursts,
 }
 
+/// The silence before each burst: longer than loopback's shortest
+/// retransmission timeout (200 ms), after which TCP restarts slowly.
+pub(crate) const BURST_IDLE: Duration = Duration::from_millis(300);
+
 impl Mode {
-    pub(crate) const ALL: [Self; 2] = [Self::RequestResponse, Self::Pipelined];
+    pub(crate) const ALL: [Self; 3] = [Self::RequestResponse, Self::Pipelined, Self::Bursts];
+
+    /// The modes of the targets, run unless `--modes` says otherwise.
+    pub(crate) const DEFAULT: [Self; 2] = [Self::RequestResponse, Self::Pipelined];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::RequestResponse => "request-response",
             Self::Pipelined => "pipelined",
+            Self::Bursts => "bursts",
         }
+    }
+
+    /// Bursts are of small puts (W1) only.
+    pub(crate) fn runs(self, workload: Workload) -> bool {
+        self != Self::Bursts || workload == Workload::W1
     }
 }
 
@@ -152,6 +170,8 @@ pub(crate) struct Spec {
     pub(crate) tasks: usize,
     /// Commands per `execute_many` call (0: all in one).
     pub(crate) batch: usize,
+    /// Puts per burst in [`Mode::Bursts`].
+    pub(crate) burst: usize,
 }
 
 impl fmt::Display for Spec {
@@ -181,11 +201,12 @@ impl Meter {
         self.started = Some((Instant::now(), sys::cpu_time()));
     }
 
-    /// Call right after the last reply.
+    /// Call right after the last reply. Each start-stop span adds to the
+    /// totals, so bursts can leave their idle spells out.
     pub(crate) fn stop(&mut self) {
         if let Some((at, cpu)) = self.started.take() {
-            self.elapsed = at.elapsed();
-            self.cpu = sys::cpu_time().saturating_sub(cpu);
+            self.elapsed += at.elapsed();
+            self.cpu += sys::cpu_time().saturating_sub(cpu);
         }
     }
 }

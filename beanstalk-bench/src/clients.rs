@@ -8,6 +8,9 @@
 //!   reserve+delete the blocking client keeps a sliding window of
 //!   reservations with `send`/`recv` (every `Client` has them): each
 //!   reservation that arrives is deleted and replaced by a new reserve.
+//! - Bursts: as pipelined puts, in bursts of `Spec::burst` (one
+//!   `execute_many` call, or a round of tasks on a shared handle), each
+//!   after [`BURST_IDLE`] of silence that the meter leaves out.
 //! - Pipelined, `SharedClient`: `tasks` tasks share one connection, each
 //!   putting its share, or reserving (`reserve-with-timeout 0`) and deleting
 //!   until the tube is empty, so at most `tasks` jobs are reserved at once.
@@ -26,7 +29,7 @@ use std::error::Error as StdError;
 use beanstalk_blocking::proto::Request;
 use bytes::Bytes;
 
-use crate::case::{Adapter, Meter, Mode, Spec, Workload, share};
+use crate::case::{Adapter, BURST_IDLE, Meter, Mode, Spec, Workload, share};
 use crate::raw;
 
 type Result<T = ()> = std::result::Result<T, Box<dyn StdError + Send + Sync>>;
@@ -90,6 +93,24 @@ fn batches(jobs: u64, batch: usize) -> impl Iterator<Item = u64> {
     std::iter::repeat_n(batch, full as usize).chain((rest > 0).then_some(rest))
 }
 
+/// The `execute_many` calls of a pipelined or bursts run: how many puts
+/// each, and whether an idle spell comes first.
+fn put_calls(spec: &Spec) -> impl Iterator<Item = (u64, bool)> {
+    let bursts = spec.mode == Mode::Bursts;
+    let size = if bursts { spec.burst } else { spec.batch };
+    batches(spec.jobs, size).map(move |n| (n, bursts))
+}
+
+/// Puts in each round of tasks on a shared handle: one round of every job,
+/// or one per burst.
+fn shared_rounds(spec: &Spec) -> Vec<u64> {
+    if spec.mode == Mode::Bursts {
+        batches(spec.jobs, spec.burst).collect()
+    } else {
+        vec![spec.jobs]
+    }
+}
+
 /// Pipelined reserve+delete through a `Client`'s `send`/`recv` (`$recv`
 /// is the call, awaited or not): a sliding window of `spec.window`
 /// reserves, each reservation deleted and replaced by a new reserve in the
@@ -133,6 +154,14 @@ fn run_raw(spec: &Spec, meter: &mut Meter) -> Result {
         (Mode::RequestResponse, _) => conn.put_one_by_one(&body, spec.jobs)?,
         (Mode::Pipelined, Workload::W2) => conn.reserve_delete_pipelined(spec.jobs, spec.window)?,
         (Mode::Pipelined, _) => conn.put_pipelined(&body, spec.jobs)?,
+        (Mode::Bursts, _) => {
+            for n in batches(spec.jobs, spec.burst) {
+                meter.stop();
+                std::thread::sleep(BURST_IDLE);
+                meter.start();
+                conn.put_pipelined(&body, n)?;
+            }
+        }
     }
     meter.stop();
     Ok(())
@@ -162,8 +191,13 @@ fn run_blocking(spec: &Spec, meter: &mut Meter) -> Result {
         (Mode::Pipelined, Workload::W2) => {
             reserve_delete_window!(client, spec, client.recv());
         }
-        (Mode::Pipelined, _) => {
-            for n in batches(spec.jobs, spec.batch) {
+        (Mode::Pipelined | Mode::Bursts, _) => {
+            for (n, idle_first) in put_calls(spec) {
+                if idle_first {
+                    meter.stop();
+                    std::thread::sleep(BURST_IDLE);
+                    meter.start();
+                }
                 let results = client.execute_many((0..n).map(|_| put_request(&payload)));
                 results
                     .into_iter()
@@ -178,7 +212,7 @@ fn run_blocking(spec: &Spec, meter: &mut Meter) -> Result {
 /// The same code for both async `Client`s: they share the command traits
 /// and `execute_many` has the same shape.
 macro_rules! async_client_workload {
-    ($client:ident, $spec:ident, $meter:ident, $error:ty) => {{
+    ($client:ident, $spec:ident, $meter:ident, $error:ty, $idle:expr) => {{
         $client.use_tube($spec.tube.as_str()).await?;
         $client.watch($spec.tube.as_str()).await?;
         $client.ignore("default").await?;
@@ -199,8 +233,13 @@ macro_rules! async_client_workload {
             (Mode::Pipelined, Workload::W2) => {
                 reserve_delete_window!($client, $spec, $client.recv().await);
             }
-            (Mode::Pipelined, _) => {
-                for n in batches($spec.jobs, $spec.batch) {
+            (Mode::Pipelined | Mode::Bursts, _) => {
+                for (n, idle_first) in put_calls($spec) {
+                    if idle_first {
+                        $meter.stop();
+                        $idle.await;
+                        $meter.start();
+                    }
                     let results = $client
                         .execute_many((0..n).map(|_| put_request(&payload)))
                         .await;
@@ -218,13 +257,13 @@ macro_rules! async_client_workload {
 async fn run_tokio(spec: &Spec, meter: &mut Meter) -> Result {
     use beanstalk_tokio::{AsyncCommands, Client, Error};
     let mut client = Client::connect(&spec.addr).await?;
-    async_client_workload!(client, spec, meter, Error)
+    async_client_workload!(client, spec, meter, Error, tokio::time::sleep(BURST_IDLE))
 }
 
 async fn run_smol(spec: &Spec, meter: &mut Meter) -> Result {
     use beanstalk_async_std::{AsyncCommands, Client, Error};
     let mut client = Client::connect(&spec.addr).await?;
-    async_client_workload!(client, spec, meter, Error)
+    async_client_workload!(client, spec, meter, Error, smol::Timer::after(BURST_IDLE))
 }
 
 /// What one task of a shared-handle run does with its handle: put its
@@ -257,7 +296,7 @@ macro_rules! shared_task {
 /// A shared-handle run, the same for both runtimes but for the handle
 /// type, how a task is spawned and how its join handle is awaited.
 macro_rules! shared_workload {
-    ($spec:ident, $meter:ident, $krate:ident, $spawn:path, |$task:ident| $join:expr) => {{
+    ($spec:ident, $meter:ident, $krate:ident, $spawn:path, $idle:expr, |$task:ident| $join:expr) => {{
         use $krate::{AsyncCommands, Error, SharedClient};
         let mut client = SharedClient::connect(&$spec.addr).await?;
         client.use_tube($spec.tube.as_str()).await?;
@@ -265,24 +304,31 @@ macro_rules! shared_workload {
         client.ignore("default").await?;
         let payload = payload($spec.workload);
         $meter.start();
-        let mut tasks = Vec::with_capacity($spec.tasks);
-        for task in 0..$spec.tasks {
-            // Each clone starts on the tube of the handle it came from.
-            let mut handle = client.clone();
-            let payload = payload.clone();
-            let share = share($spec.jobs, $spec.tasks, task);
-            let workload = $spec.workload;
-            tasks.push($spawn(shared_task!(
-                handle,
-                workload,
-                share,
-                payload,
-                Error::TimedOut
-            )));
-        }
         let mut done = 0;
-        for $task in tasks {
-            done += $join;
+        for round in shared_rounds(&$spec) {
+            if $spec.mode == Mode::Bursts {
+                $meter.stop();
+                $idle.await;
+                $meter.start();
+            }
+            let mut tasks = Vec::with_capacity($spec.tasks);
+            for task in 0..$spec.tasks {
+                // Each clone starts on the tube of the handle it came from.
+                let mut handle = client.clone();
+                let payload = payload.clone();
+                let share = share(round, $spec.tasks, task);
+                let workload = $spec.workload;
+                tasks.push($spawn(shared_task!(
+                    handle,
+                    workload,
+                    share,
+                    payload,
+                    Error::TimedOut
+                )));
+            }
+            for $task in tasks {
+                done += $join;
+            }
         }
         $meter.stop();
         check_count("shared tasks", done, $spec.jobs)
@@ -290,11 +336,23 @@ macro_rules! shared_workload {
 }
 
 async fn run_tokio_shared(spec: &Spec, meter: &mut Meter) -> Result {
-    shared_workload!(spec, meter, beanstalk_tokio, tokio::spawn, |task| task
-        .await??)
+    shared_workload!(
+        spec,
+        meter,
+        beanstalk_tokio,
+        tokio::spawn,
+        tokio::time::sleep(BURST_IDLE),
+        |task| task.await??
+    )
 }
 
 async fn run_smol_shared(spec: &Spec, meter: &mut Meter) -> Result {
-    shared_workload!(spec, meter, beanstalk_async_std, smol::spawn, |task| task
-        .await?)
+    shared_workload!(
+        spec,
+        meter,
+        beanstalk_async_std,
+        smol::spawn,
+        smol::Timer::after(BURST_IDLE),
+        |task| task.await?
+    )
 }

@@ -18,7 +18,10 @@
 //! It prints a Markdown table of medians, each also as a ratio to the raw
 //! client in the same mode and placement, and the targets, met or
 //! missed; `--json` prints one JSON object per case instead (the table then
-//! goes to stderr).
+//! goes to stderr). `--modes bursts` adds pipelined puts in bursts after
+//! idle spells, which the targets do not cover: a check that
+//! batching reads never stalls a client once its connection has gone
+//! quiet.
 //!
 //! Run `--help` for the options.
 
@@ -49,7 +52,9 @@ usage: beanstalk-bench [options]
   --repeat N        runs of each case; the median is reported          [3]
   --adapters LIST   raw,blocking,tokio,tokio-shared,smol,smol-shared   [all]
   --workloads LIST  w1,w2,w3                                           [all]
-  --modes LIST      rr,pipelined                                       [both]
+  --modes LIST      rr,pipelined,bursts                                [rr,pipelined]
+  --bursts N        bursts of W1 puts in bursts mode, 300 ms apart     [20]
+  --burst N         puts per burst                                     [300]
   --placements LIST cross,same (cross needs two CPUs)                  [both, or same]
   --window N        most jobs reserved at once in pipelined W2         [64]
   --tasks N         tasks sharing a connection (*-shared), W1 and W2   [64]
@@ -73,6 +78,8 @@ struct Args {
     tasks: usize,
     large_tasks: usize,
     batch: usize,
+    bursts: u64,
+    burst: usize,
     addr: Option<String>,
     json: bool,
 }
@@ -85,12 +92,14 @@ impl Default for Args {
             repeat: 3,
             adapters: Adapter::ALL.to_vec(),
             workloads: Workload::ALL.to_vec(),
-            modes: Mode::ALL.to_vec(),
+            modes: Mode::DEFAULT.to_vec(),
             placements: None,
             window: 64,
             tasks: 64,
             large_tasks: 4,
             batch: 16_384,
+            bursts: 20,
+            burst: 300,
             addr: None,
             json: false,
         }
@@ -135,6 +144,8 @@ fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Args> {
             "--tasks" => args.tasks = value()?.parse::<usize>()?.max(1),
             "--large-tasks" => args.large_tasks = value()?.parse::<usize>()?.max(1),
             "--batch" => args.batch = value()?.parse()?,
+            "--bursts" => args.bursts = value()?.parse::<u64>()?.max(1),
+            "--burst" => args.burst = value()?.parse::<usize>()?.max(1),
             "--addr" => args.addr = Some(value()?),
             "--json" => args.json = true,
             "-h" | "--help" => {
@@ -174,7 +185,7 @@ fn main() -> ExitCode {
 
 // ---- the child: one measured run ----
 
-/// `--case adapter mode workload jobs addr tube window tasks batch cpu`
+/// `--case adapter mode workload jobs addr tube window tasks batch burst cpu`
 fn child(mut argv: impl Iterator<Item = String>) -> Result {
     let mut next = || argv.next().ok_or("--case: missing field");
     let adapter = parse_list(&next()?, &Adapter::ALL, Adapter::name)?[0];
@@ -186,6 +197,7 @@ fn child(mut argv: impl Iterator<Item = String>) -> Result {
     let window = next()?.parse()?;
     let tasks = next()?.parse::<usize>()?.max(1);
     let batch = next()?.parse()?;
+    let burst = next()?.parse()?;
     let cpu: i64 = next()?.parse()?;
     if let Ok(cpu) = usize::try_from(cpu) {
         // Before any thread exists, so every thread inherits it.
@@ -201,6 +213,7 @@ fn child(mut argv: impl Iterator<Item = String>) -> Result {
         window,
         tasks,
         batch,
+        burst,
     };
     let mut meter = Meter::default();
     clients::run(&spec, &mut meter)?;
@@ -244,7 +257,7 @@ fn parent(args: Args) -> Result {
     let mut groups = Vec::new();
     for &placement in &placements {
         for &workload in &args.workloads {
-            for &mode in &args.modes {
+            for &mode in args.modes.iter().filter(|mode| mode.runs(workload)) {
                 let mut adapters = args.adapters.clone();
                 adapters.sort();
                 adapters.dedup();
@@ -279,7 +292,9 @@ fn parent(args: Args) -> Result {
             head.iter().chain(tail)
         });
         for (index, case) in cases.enumerate() {
-            let jobs = if case.workload == Workload::W3 {
+            let jobs = if case.mode == Mode::Bursts {
+                args.bursts * args.burst as u64
+            } else if case.workload == Workload::W3 {
                 large_jobs
             } else {
                 args.jobs
@@ -403,6 +418,7 @@ fn run_case(
             }
             .to_string(),
             &args.batch.to_string(),
+            &args.burst.to_string(),
             &client_cpu.to_string(),
         ])
         .stdin(Stdio::null())

@@ -144,6 +144,9 @@ fn test() -> Result {
     // The throughput runner is a benchmark, not a test: check that it builds
     // and that a tiny run of every case completes.
     cargo("run --locked --release -p beanstalk-bench -- --jobs 1000 --repeat 1")?;
+    cargo(
+        "run --locked --release -p beanstalk-bench -- --modes bursts --bursts 2 --burst 50 --repeat 1",
+    )?;
     cargo("test --locked -p beanstalk-proto --all-features")?;
     run("bash", &["fuzz/run.sh"])?;
     // Every publishable crate must package (path dependencies carry versions).
