@@ -196,6 +196,55 @@ fn a_draining_pipeline_stops_waiting_for_batches() {
     assert_eq!(server.stats_counter("cmd-put"), (TASKS * JOBS + 2) as u64);
 }
 
+/// A server gone mid-reply while the driver waits for a batch of replies
+/// (fewer bytes left than the batch) fails every call at once with the
+/// broken connection, not after the read timeout.
+#[test]
+fn a_connection_cut_mid_pipeline_fails_every_call_at_once() {
+    const TASKS: usize = 48;
+    let server = Server::start();
+    // Mid-way through a reply, after a few hundred have come.
+    let proxy = FaultProxy::start(
+        &server.addr(),
+        FaultPlan::new().cut_after(Direction::Downstream, 4_003),
+    );
+    // A call that learnt of the cut only from its timeout would wait this.
+    let options = Options::default().read_timeout(Duration::from_secs(5));
+    on_threads(|executor| {
+        smol::block_on(executor.run(async {
+            let client = SharedClient::connect_with(&proxy.url(), options)
+                .await
+                .unwrap();
+            let started = Instant::now();
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|task| {
+                    let mut handle = client.clone();
+                    executor.spawn(async move {
+                        let mut put = 0;
+                        loop {
+                            let body = format!("{task}:{put}");
+                            match handle.put(body, PutOptions::default()).await {
+                                Ok(_) => put += 1,
+                                Err(error) => return (put, error),
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let mut put = 0;
+            for task in tasks {
+                let (count, error) = task.await;
+                put += count;
+                assert!(error.is_connection_error(), "{error}");
+                assert!(!matches!(error, Error::Timeout(_)), "{error}");
+            }
+            let waited = started.elapsed();
+            assert!(waited < Duration::from_secs(2), "{waited:?}");
+            assert!(put > TASKS, "replies came before the cut: {put}");
+        }));
+    });
+}
+
 #[test]
 fn waiting_reserves_are_refused() {
     smol::block_on(async {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use beanstalk_test_support::{FaultPlan, FaultProxy, Server};
+use beanstalk_test_support::{Direction, FaultPlan, FaultProxy, Server};
 use beanstalk_tokio::{AsyncCommands, CommandError, Error, Options, PutOptions, SharedClient};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,6 +80,53 @@ async fn a_draining_pipeline_stops_waiting_for_batches() {
     let id = lone.put("alone", PutOptions::default()).await.unwrap().id;
     lone.delete(id).await.unwrap();
     assert_eq!(server.stats_counter("cmd-put"), (TASKS * JOBS + 2) as u64);
+}
+
+/// A server gone mid-reply while the driver waits for a batch of replies
+/// (fewer bytes left than the batch) fails every call at once with the
+/// broken connection, not after the read timeout.
+#[tokio::test]
+async fn a_connection_cut_mid_pipeline_fails_every_call_at_once() {
+    const TASKS: usize = 48;
+    let server = Server::start();
+    // Mid-way through a reply, after a few hundred have come.
+    let proxy = FaultProxy::start(
+        &server.addr(),
+        FaultPlan::new().cut_after(Direction::Downstream, 4_003),
+    );
+    // A call that learnt of the cut only from its timeout would wait this.
+    let options = Options::default().read_timeout(Duration::from_secs(5));
+    let client = SharedClient::connect_with(&proxy.url(), options)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let mut handle = client.clone();
+            tokio::spawn(async move {
+                let mut put = 0;
+                loop {
+                    match handle
+                        .put(format!("{task}:{put}"), PutOptions::default())
+                        .await
+                    {
+                        Ok(_) => put += 1,
+                        Err(error) => return (put, error),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut put = 0;
+    for task in tasks {
+        let (count, error) = task.await.unwrap();
+        put += count;
+        assert!(error.is_connection_error(), "{error}");
+        assert!(!matches!(error, Error::Timeout(_)), "{error}");
+    }
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(2), "{waited:?}");
+    assert!(put > TASKS, "replies came before the cut: {put}");
 }
 
 #[tokio::test]
