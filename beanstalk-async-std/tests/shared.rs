@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use beanstalk_async_std::{
     AsyncCommands, CommandError, Error, Options, PutOptions, SharedClient, Tube,
 };
+use beanstalk_test_support::shared_suite::SharedAdapter;
 use beanstalk_test_support::{Direction, FakePeer, FaultPlan, FaultProxy, Server};
 use smol::{Executor, Timer};
 
@@ -29,6 +30,22 @@ fn on_threads<T: Send>(test: impl FnOnce(Arc<Executor<'static>>) -> T) -> T {
         result
     })
 }
+
+struct Shared;
+
+impl SharedAdapter for Shared {
+    type Handle = SharedClient;
+
+    fn connect_with(
+        address: &str,
+        options: Options,
+    ) -> impl Future<Output = Result<SharedClient, Error>> + Send {
+        let address = address.to_owned();
+        async move { SharedClient::connect_with(&address, options).await }
+    }
+}
+
+beanstalk_test_support::shared_suite!(Shared, smol::block_on);
 
 const TASKS: usize = 32;
 const JOBS_PER_TASK: usize = 200;
@@ -155,94 +172,6 @@ fn replies_dripped_a_byte_at_a_time_reach_every_task() {
         }));
     });
     assert_eq!(server.stats_counter("cmd-put"), (TASKS * JOBS) as u64);
-}
-
-/// With many commands in flight the driver's reads wait for a batch of
-/// replies (the socket's receive low-water mark); once the pipeline has
-/// drained, the mark must come down, or a lone reply, fewer bytes than a
-/// batch, would never wake the driver and its call would time out.
-#[test]
-fn a_draining_pipeline_stops_waiting_for_batches() {
-    const TASKS: usize = 48;
-    const JOBS: usize = 4;
-    let server = Server::start();
-    // A reply held back fails its call with this timeout.
-    let options = Options::default().read_timeout(Duration::from_secs(3));
-    on_threads(|executor| {
-        smol::block_on(executor.run(async {
-            let client = SharedClient::connect_with(&server.url(), options)
-                .await
-                .unwrap();
-            let tasks: Vec<_> = (0..TASKS)
-                .map(|task| {
-                    let mut handle = client.clone();
-                    executor.spawn(async move {
-                        for job in 0..JOBS {
-                            let body = format!("{task}:{job}");
-                            handle.put(body, PutOptions::default()).await.unwrap();
-                        }
-                    })
-                })
-                .collect();
-            for task in tasks {
-                task.await;
-            }
-            let mut lone = client.clone();
-            lone.put("alone", PutOptions::default()).await.unwrap();
-            let id = lone.put("alone", PutOptions::default()).await.unwrap().id;
-            lone.delete(id).await.unwrap();
-        }));
-    });
-    assert_eq!(server.stats_counter("cmd-put"), (TASKS * JOBS + 2) as u64);
-}
-
-/// A server gone mid-reply while the driver waits for a batch of replies
-/// (fewer bytes left than the batch) fails every call at once with the
-/// broken connection, not after the read timeout.
-#[test]
-fn a_connection_cut_mid_pipeline_fails_every_call_at_once() {
-    const TASKS: usize = 48;
-    let server = Server::start();
-    // Mid-way through a reply, after a few hundred have come.
-    let proxy = FaultProxy::start(
-        &server.addr(),
-        FaultPlan::new().cut_after(Direction::Downstream, 4_003),
-    );
-    // A call that learnt of the cut only from its timeout would wait this.
-    let options = Options::default().read_timeout(Duration::from_secs(5));
-    on_threads(|executor| {
-        smol::block_on(executor.run(async {
-            let client = SharedClient::connect_with(&proxy.url(), options)
-                .await
-                .unwrap();
-            let started = Instant::now();
-            let tasks: Vec<_> = (0..TASKS)
-                .map(|task| {
-                    let mut handle = client.clone();
-                    executor.spawn(async move {
-                        let mut put = 0;
-                        loop {
-                            let body = format!("{task}:{put}");
-                            match handle.put(body, PutOptions::default()).await {
-                                Ok(_) => put += 1,
-                                Err(error) => return (put, error),
-                            }
-                        }
-                    })
-                })
-                .collect();
-            let mut put = 0;
-            for task in tasks {
-                let (count, error) = task.await;
-                put += count;
-                assert!(error.is_connection_error(), "{error}");
-                assert!(!matches!(error, Error::Timeout(_)), "{error}");
-            }
-            let waited = started.elapsed();
-            assert!(waited < Duration::from_secs(2), "{waited:?}");
-            assert!(put > TASKS, "replies came before the cut: {put}");
-        }));
-    });
 }
 
 #[test]

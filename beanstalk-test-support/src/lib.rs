@@ -19,6 +19,9 @@
 //! * [`worker_suite`](mod@worker_suite) is the same for the async adapters'
 //!   worker (the core's `Pool` over their `Client`), expanded by
 //!   [`worker_suite!`](macro@worker_suite).
+//! * [`shared_suite`](mod@shared_suite) checks the async adapters' shared
+//!   handles where their driver reads replies in batches, expanded by
+//!   [`shared_suite!`](macro@shared_suite).
 //!
 //! Tests never share state: every fixture picks its own port or directory and
 //! cleans up in `Drop`, even while a failing test unwinds.
@@ -48,6 +51,7 @@ use std::future::Future;
 pub mod conformance;
 mod proxy;
 mod server;
+pub mod shared_suite;
 mod stream;
 pub mod worker_suite;
 

@@ -2,8 +2,33 @@
 
 use std::time::Duration;
 
-use beanstalk_test_support::{Direction, FaultPlan, FaultProxy, Server};
+use beanstalk_test_support::shared_suite::SharedAdapter;
+use beanstalk_test_support::{FaultPlan, FaultProxy, Server};
 use beanstalk_tokio::{AsyncCommands, CommandError, Error, Options, PutOptions, SharedClient};
+
+struct Shared;
+
+impl SharedAdapter for Shared {
+    type Handle = SharedClient;
+
+    fn connect_with(
+        address: &str,
+        options: Options,
+    ) -> impl Future<Output = Result<SharedClient, Error>> + Send {
+        let address = address.to_owned();
+        async move { SharedClient::connect_with(&address, options).await }
+    }
+}
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(future)
+}
+
+beanstalk_test_support::shared_suite!(Shared, block_on);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_never_put_into_another_tasks_tube() {
@@ -45,88 +70,6 @@ async fn tasks_never_put_into_another_tasks_tube() {
     }
     assert_eq!(total, 32 * 200);
     assert_eq!(server.stats_counter("cmd-put"), 32 * 200);
-}
-
-/// With many commands in flight the driver's reads wait for a batch of
-/// replies (the socket's receive low-water mark); once the pipeline has
-/// drained, the mark must come down, or a lone reply, fewer bytes than a
-/// batch, would never wake the driver and its call would time out.
-#[tokio::test]
-async fn a_draining_pipeline_stops_waiting_for_batches() {
-    const TASKS: usize = 48;
-    const JOBS: usize = 4;
-    let server = Server::start();
-    // A reply held back fails its call with this timeout.
-    let options = Options::default().read_timeout(Duration::from_secs(3));
-    let client = SharedClient::connect_with(&server.url(), options)
-        .await
-        .unwrap();
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|task| {
-            let mut handle = client.clone();
-            tokio::spawn(async move {
-                for job in 0..JOBS {
-                    let body = format!("{task}:{job}");
-                    handle.put(body, PutOptions::default()).await.unwrap();
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let mut lone = client.clone();
-    lone.put("alone", PutOptions::default()).await.unwrap();
-    let id = lone.put("alone", PutOptions::default()).await.unwrap().id;
-    lone.delete(id).await.unwrap();
-    assert_eq!(server.stats_counter("cmd-put"), (TASKS * JOBS + 2) as u64);
-}
-
-/// A server gone mid-reply while the driver waits for a batch of replies
-/// (fewer bytes left than the batch) fails every call at once with the
-/// broken connection, not after the read timeout.
-#[tokio::test]
-async fn a_connection_cut_mid_pipeline_fails_every_call_at_once() {
-    const TASKS: usize = 48;
-    let server = Server::start();
-    // Mid-way through a reply, after a few hundred have come.
-    let proxy = FaultProxy::start(
-        &server.addr(),
-        FaultPlan::new().cut_after(Direction::Downstream, 4_003),
-    );
-    // A call that learnt of the cut only from its timeout would wait this.
-    let options = Options::default().read_timeout(Duration::from_secs(5));
-    let client = SharedClient::connect_with(&proxy.url(), options)
-        .await
-        .unwrap();
-    let started = std::time::Instant::now();
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|task| {
-            let mut handle = client.clone();
-            tokio::spawn(async move {
-                let mut put = 0;
-                loop {
-                    match handle
-                        .put(format!("{task}:{put}"), PutOptions::default())
-                        .await
-                    {
-                        Ok(_) => put += 1,
-                        Err(error) => return (put, error),
-                    }
-                }
-            })
-        })
-        .collect();
-    let mut put = 0;
-    for task in tasks {
-        let (count, error) = task.await.unwrap();
-        put += count;
-        assert!(error.is_connection_error(), "{error}");
-        assert!(!matches!(error, Error::Timeout(_)), "{error}");
-    }
-    let waited = started.elapsed();
-    assert!(waited < Duration::from_secs(2), "{waited:?}");
-    assert!(put > TASKS, "replies came before the cut: {put}");
 }
 
 #[tokio::test]

@@ -1,0 +1,158 @@
+//! One test suite for the async adapters' shared handles, where the driver
+//! reads a pipeline's replies in batches (the socket's receive low-water
+//! mark, see `beanstalk_proto::read_low_water`): the batch must never
+//! hold a reply back, whether the pipeline drains or the server goes away
+//! in the middle of it.
+//!
+//! An adapter's test file implements [`SharedAdapter`] on a type of its
+//! own and expands [`shared_suite!`](macro@crate::shared_suite) with it
+//! and its runtime's `block_on`. The callers run side by side in the test's
+//! own future, polled together, so no runtime's spawn is needed; the adapter's
+//! `connect_with` starts its driver as it does for any caller.
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use proto::{AsyncCommands, Error, Options, PutOptions};
+
+use crate::{Direction, FaultPlan, FaultProxy, Server};
+
+/// What the suite needs of an adapter's shared handle.
+pub trait SharedAdapter {
+    /// The adapter's shared handle, driven through [`AsyncCommands`]; each
+    /// clone is another caller on the same connection.
+    type Handle: AsyncCommands + Clone + Send;
+
+    /// Connects to `address` and starts the connection's driver.
+    fn connect_with(
+        address: &str,
+        options: Options,
+    ) -> impl Future<Output = Result<Self::Handle, Error>> + Send;
+}
+
+/// Callers pipelining at once: enough for the driver to wait for batches
+/// (32 or more short replies due).
+const CALLERS: usize = 48;
+
+/// Polls every future until all are done, and returns their outputs in
+/// order.
+async fn all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut running: Vec<Option<Pin<Box<F>>>> =
+        futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut outputs: Vec<Option<F::Output>> = running.iter().map(|_| None).collect();
+    poll_fn(|cx| {
+        for (slot, output) in running.iter_mut().zip(&mut outputs) {
+            if let Some(future) = slot {
+                if let Poll::Ready(done) = future.as_mut().poll(cx) {
+                    *output = Some(done);
+                    *slot = None;
+                }
+            }
+        }
+        if running.iter().all(Option::is_none) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
+async fn connect<A: SharedAdapter>(address: &str, read_timeout: Duration) -> A::Handle {
+    A::connect_with(address, Options::default().read_timeout(read_timeout))
+        .await
+        .expect("shared handle connects")
+}
+
+/// Once a pipeline has drained, the driver's mark must come down: a lone
+/// reply, fewer bytes than a batch, would otherwise never wake the driver
+/// and its call would time out.
+pub async fn a_draining_pipeline_stops_waiting_for_batches<A: SharedAdapter>() {
+    const PUTS_EACH: usize = 4;
+    let server = Server::start();
+    // A reply held back fails its call with this timeout.
+    let client = connect::<A>(&server.url(), Duration::from_secs(3)).await;
+    let callers = (0..CALLERS).map(|caller| {
+        let mut handle = client.clone();
+        async move {
+            for put in 0..PUTS_EACH {
+                let body = format!("{caller}:{put}");
+                handle.put(body, PutOptions::default()).await.unwrap();
+            }
+        }
+    });
+    all(callers.collect()).await;
+    let mut lone = client.clone();
+    lone.put("alone", PutOptions::default()).await.unwrap();
+    let id = lone.put("alone", PutOptions::default()).await.unwrap().id;
+    lone.delete(id).await.unwrap();
+    assert_eq!(
+        server.stats_counter("cmd-put"),
+        (CALLERS * PUTS_EACH + 2) as u64
+    );
+}
+
+/// A server gone mid-reply while the driver waits for a batch of replies
+/// (fewer bytes left than the batch) fails every call at once with the
+/// broken connection, not after the read timeout.
+pub async fn a_connection_cut_mid_pipeline_fails_every_call_at_once<A: SharedAdapter>() {
+    let server = Server::start();
+    // Mid-way through a reply, after a few hundred have come.
+    let proxy = FaultProxy::start(
+        &server.addr(),
+        FaultPlan::new().cut_after(Direction::Downstream, 4_003),
+    );
+    // A call that learnt of the cut only from its timeout would wait this.
+    let client = connect::<A>(&proxy.url(), Duration::from_secs(5)).await;
+    let started = Instant::now();
+    let callers = (0..CALLERS).map(|caller| {
+        let mut handle = client.clone();
+        async move {
+            let mut put = 0;
+            loop {
+                let body = format!("{caller}:{put}");
+                match handle.put(body, PutOptions::default()).await {
+                    Ok(_) => put += 1,
+                    Err(error) => return (put, error),
+                }
+            }
+        }
+    });
+    let mut put = 0;
+    for (count, error) in all(callers.collect()).await {
+        put += count;
+        assert!(error.is_connection_error(), "{error}");
+        assert!(!matches!(error, Error::Timeout(_)), "{error}");
+    }
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(2), "{waited:?}");
+    assert!(put > CALLERS, "replies came before the cut: {put}");
+}
+
+/// Expands the shared-handle suite into one `#[test]` per scenario, for a
+/// [`SharedAdapter`] and a runtime's `block_on`:
+///
+/// ```ignore
+/// beanstalk_test_support::shared_suite!(MyShared, my_runtime::block_on);
+/// ```
+#[macro_export]
+macro_rules! shared_suite {
+    ($adapter:ty, $block_on:expr) => {
+        $crate::shared_suite!(@tests $adapter, $block_on,
+            a_draining_pipeline_stops_waiting_for_batches,
+            a_connection_cut_mid_pipeline_fails_every_call_at_once,
+        );
+    };
+    (@tests $adapter:ty, $block_on:expr, $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                let block_on = $block_on;
+                block_on($crate::shared_suite::$name::<$adapter>());
+            }
+        )*
+    };
+}
