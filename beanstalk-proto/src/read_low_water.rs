@@ -235,7 +235,7 @@ mod tests {
             for _ in 0..puts_before {
                 conn.send(&put, &mut out).unwrap();
             }
-            // Answered at once, so it counts.
+            // Answered at once, but with a body: it ends the count.
             conn.send(&ReserveWithTimeout::new(0).unwrap(), &mut out)
                 .unwrap();
             conn.send(&Reserve, &mut out).unwrap();
