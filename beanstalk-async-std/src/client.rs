@@ -292,9 +292,13 @@ where
         };
         let mut run = Run::new(requests);
         while run.fill(&mut client.conn, &mut client.wbuf) {
+            // The read can wait for as many replies as the run needs to act.
+            client.low_water.want_replies(Some(run.replies_wanted()));
             let reply = client.recv().await;
             run.answer(&client.conn, reply);
         }
+        // A last reply already read left the hint unused.
+        client.low_water.want_replies(None);
         guard.0 = None;
         run.finish()
     }

@@ -189,9 +189,13 @@ impl Client {
     {
         let mut run = Run::new(requests);
         while run.fill(&mut self.conn, &mut self.wbuf) {
+            // The read can wait for as many replies as the run needs to act.
+            self.low_water.want_replies(Some(run.replies_wanted()));
             let reply = self.recv();
             run.answer(&self.conn, reply);
         }
+        // A last reply already read left the hint unused.
+        self.low_water.want_replies(None);
         run.finish()
     }
 

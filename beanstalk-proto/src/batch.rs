@@ -37,6 +37,7 @@ use bytes::Buf;
 use crate::cmd::Request;
 use crate::connection::{Connection, State, Token};
 use crate::error::{Error, ProtocolError};
+use crate::read_low_water::MOST_REPLIES_AWAITED;
 use crate::response::Response;
 use crate::write_buf::WriteBuf;
 
@@ -150,6 +151,25 @@ impl<R: Request> Batch<R> {
     /// ```
     pub fn should_send(&self) -> bool {
         self.refilling && self.can_send()
+    }
+
+    /// How many of the oldest replies must come before
+    /// [`Batch::should_send`] holds again, counting at most `at_most`.
+    fn replies_to_refill(&self, at_most: usize) -> usize {
+        let mut unanswered = self.unanswered_bytes;
+        let mut waiting = self.waiting.len();
+        let mut refilling = self.refilling;
+        for (answered, (_, _, size)) in self.waiting.iter().take(at_most).enumerate() {
+            unanswered -= size;
+            waiting -= 1;
+            // The same rule as `answer`.
+            refilling |=
+                (unanswered <= self.cap / 2 && waiting <= self.max_waiting / 2) || waiting < 2;
+            if refilling && unanswered < self.cap && waiting < self.max_waiting {
+                return answered + 1;
+            }
+        }
+        self.waiting.len().min(at_most)
     }
 
     /// Whether any item still waits for its reply.
@@ -279,6 +299,34 @@ impl<R: Request, I: Iterator<Item = R>> Run<R, I> {
             if self.requests.peek().is_none() {
                 return false;
             }
+        }
+    }
+
+    /// How many replies the run needs before it can do anything new
+    /// (after [`Run::fill`]): enough to free room for more requests, or,
+    /// with every request sent, all that are due; at most
+    /// [`MOST_REPLIES_AWAITED`], which is as many as a read ever waits
+    /// for. What an adapter hands to
+    /// [`ReadLowWater::want_replies`](crate::read_low_water::ReadLowWater::want_replies)
+    /// before it reads.
+    ///
+    /// ```
+    /// use beanstalk_proto::{batch::Run, cmd::Put, Connection, PutOptions, WriteBuf};
+    ///
+    /// let (mut conn, mut out) = (Connection::default(), WriteBuf::new());
+    /// let body = vec![b'x'; 60_000];
+    /// let puts = (0..100).map(|_| Put::new(&body[..], PutOptions::default()).unwrap());
+    /// let mut run = Run::new(puts);
+    /// assert!(run.fill(&mut conn, &mut out));
+    /// // Five 60 KB puts fill the 256 KiB window; three replies free half of it.
+    /// assert_eq!(conn.short_replies_due(usize::MAX), 5);
+    /// assert_eq!(run.replies_wanted(), 3);
+    /// ```
+    pub fn replies_wanted(&mut self) -> usize {
+        if self.requests.peek().is_none() {
+            self.batch.waiting.len().min(MOST_REPLIES_AWAITED)
+        } else {
+            self.batch.replies_to_refill(MOST_REPLIES_AWAITED)
         }
     }
 

@@ -110,3 +110,51 @@ fn huge_commands_refill_when_one_is_left() {
     answer_one(&mut batch, &mut conn, b"INSERTED 1\r\n");
     assert!(batch.should_send());
 }
+
+/// `Run::replies_wanted`: exactly the replies after which `fill` sends
+/// again (capped at `MOST_REPLIES_AWAITED`), and all of them once every
+/// request is sent.
+#[test]
+fn a_run_wants_the_replies_that_let_it_send_again() {
+    use beanstalk_proto::batch::Run;
+    use beanstalk_proto::read_low_water::MOST_REPLIES_AWAITED;
+
+    /// Sends `total` puts of `body_len` bytes through a run, answering
+    /// one reply at a time, and checks every `replies_wanted` on the way.
+    fn check(body_len: usize, total: usize) {
+        let (mut conn, mut out) = (Connection::default(), WriteBuf::new());
+        let body = vec![b'x'; body_len];
+        let mut run =
+            Run::new((0..total).map(|_| Put::new(&body[..], PutOptions::default()).unwrap()));
+        let mut replies = 0;
+        while run.fill(&mut conn, &mut out) {
+            out.clear();
+            let wanted = run.replies_wanted();
+            let due = conn.short_replies_due(usize::MAX);
+            assert!(
+                (1..=MOST_REPLIES_AWAITED).contains(&wanted),
+                "{body_len}: {wanted}"
+            );
+            assert!(wanted <= due, "{body_len}: {wanted} of {due}");
+            let all_sent = replies + due == total;
+            for answered in 1..=wanted {
+                let mut input = BytesMut::from(format!("INSERTED {replies}\r\n").as_bytes());
+                let (token, reply) = conn.poll_response(&mut input).unwrap().unwrap();
+                run.answer(&conn, Ok((token, reply)));
+                replies += 1;
+                run.fill(&mut conn, &mut out);
+                let sent_again = !out.is_empty();
+                if answered < wanted {
+                    assert!(!sent_again, "{body_len}: sent after {answered} of {wanted}");
+                } else if !all_sent && wanted < MOST_REPLIES_AWAITED {
+                    assert!(sent_again, "{body_len}: nothing sent after {wanted}");
+                }
+            }
+        }
+        assert_eq!(replies, total);
+    }
+
+    check(60_000, 23); // five fill the window; three replies free half of it
+    check(100, 5_000); // thousands in flight: the cap of ten
+    check(100, 7); // everything sent at once: all seven
+}

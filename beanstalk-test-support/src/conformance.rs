@@ -493,6 +493,49 @@ pub async fn pipelined_puts<A: Adapter>() {
     assert_eq!(server.stats_counter("cmd-put"), 5000);
 }
 
+/// Pipelined 60 KB puts, a few of which fill the window, with replies cut
+/// into one-byte pieces: the reads that wait for as many replies as the
+/// batch needs before it can send more (or, at the end, for all of them)
+/// must never wait for a reply that is not coming, so every batch size
+/// ends well within the read timeout, in order and intact.
+pub async fn pipelined_large_puts<A: Adapter>() {
+    const BODY: usize = 60_000;
+    let server = Server::start();
+    let proxy = FaultProxy::start(
+        &server.addr(),
+        FaultPlan::new().one_byte_chunks(Direction::Downstream),
+    );
+    let mut client = connect::<A>(&proxy.url()).await;
+    let mut last = None;
+    // 1 to 12 puts: short of the window, the window itself, and refills of it.
+    for count in 1..=12usize {
+        let bodies: Vec<Vec<u8>> = (0..count)
+            .map(|i| vec![b'a' + (count + i) as u8 % 26; BODY])
+            .collect();
+        let started = Instant::now();
+        let receipts = A::put_pipelined(&mut client, bodies.clone(), opts()).await;
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed < Duration::from_secs(2),
+            "{count} puts took {elapsed:?}: a read waited for replies not coming"
+        );
+        let ids: Vec<u64> = receipts
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|error| panic!("{count} puts: {error}")).id)
+            .collect();
+        assert!(
+            ids.windows(2).all(|w| w[1] == w[0] + 1),
+            "ids in send order"
+        );
+        last = Some((ids[count - 1], bodies[count - 1].clone()));
+    }
+    assert_eq!(server.stats_counter("cmd-put"), (1..=12).sum::<u64>());
+    // One peek: its 60 KB come back a byte per write.
+    let (id, body) = last.unwrap();
+    let job = client.peek(id).await.unwrap().unwrap();
+    assert!(job.body[..] == body[..], "the last body comes back intact");
+}
+
 /// A hand-made pipeline through `send`/`recv`: a sliding window of
 /// reservations, never more than `WINDOW` jobs reserved or asked for, each
 /// job deleted exactly once as its reservation arrives. Replies are cut
@@ -947,6 +990,7 @@ macro_rules! conformance_suite {
             bad_input_never_reaches_the_server,
             quit_closes,
             pipelined_puts,
+            pipelined_large_puts,
             sliding_window_pipeline,
             replies_ahead_of_a_waiting_reserve_are_not_held_back,
             one_byte_chunks,
