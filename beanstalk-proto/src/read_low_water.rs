@@ -146,8 +146,8 @@ impl ReadLowWater {
     /// only costs a wake-up. This matters where the rule of
     /// [`FROM_REPLIES_DUE`] does not reach: a few large puts fill the
     /// window, so a batch of 60 KB puts refills after three of its five
-    /// replies, and waking at the second instead of the first, then the
-    /// third, cut its client CPU per put by a sixth to a fifth.
+    /// replies; waking at the second and the third instead of at each cut
+    /// its context switches per put by a third.
     ///
     /// [`Run::replies_wanted`]: crate::batch::Run::replies_wanted
     ///
