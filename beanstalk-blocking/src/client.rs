@@ -188,14 +188,10 @@ impl Client {
         I: IntoIterator<Item = R>,
     {
         let mut run = Run::new(requests);
-        while run.fill(&mut self.conn, &mut self.wbuf) {
-            // The read can wait for as many replies as the run needs to act.
-            self.low_water.want_replies(Some(run.replies_wanted()));
+        while run.fill(&mut self.conn, &mut self.wbuf, &mut self.low_water) {
             let reply = self.recv();
             run.answer(&self.conn, reply);
         }
-        // A last reply already read left the hint unused.
-        self.low_water.want_replies(None);
         run.finish()
     }
 

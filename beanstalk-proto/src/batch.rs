@@ -37,7 +37,7 @@ use bytes::Buf;
 use crate::cmd::Request;
 use crate::connection::{Connection, State, Token};
 use crate::error::{Error, ProtocolError};
-use crate::read_low_water::MOST_REPLIES_AWAITED;
+use crate::read_low_water::{MOST_REPLIES_AWAITED, ReadLowWater};
 use crate::response::Response;
 use crate::write_buf::WriteBuf;
 
@@ -121,7 +121,21 @@ impl<R: Request> Batch<R> {
 
     /// Whether more may be sent before reading replies.
     pub fn can_send(&self) -> bool {
-        self.unanswered_bytes < self.cap && self.waiting.len() < self.max_waiting
+        self.fits(self.unanswered_bytes, self.waiting.len())
+    }
+
+    /// Whether more may be sent with `unanswered` bytes in `waiting`
+    /// commands unanswered.
+    fn fits(&self, unanswered: usize, waiting: usize) -> bool {
+        unanswered < self.cap && waiting < self.max_waiting
+    }
+
+    /// Whether a batch that reached its cap may refill with `unanswered`
+    /// bytes in `waiting` commands left: half the cap is free, or the
+    /// server is down to its last command (large ones fill the cap with a
+    /// few).
+    fn may_refill(&self, unanswered: usize, waiting: usize) -> bool {
+        (unanswered <= self.cap / 2 && waiting <= self.max_waiting / 2) || waiting < 2
     }
 
     /// Whether to send more now: like [`Batch::can_send`], but once a cap
@@ -162,10 +176,8 @@ impl<R: Request> Batch<R> {
         for (answered, (_, _, size)) in self.waiting.iter().take(at_most).enumerate() {
             unanswered -= size;
             waiting -= 1;
-            // The same rule as `answer`.
-            refilling |=
-                (unanswered <= self.cap / 2 && waiting <= self.max_waiting / 2) || waiting < 2;
-            if refilling && unanswered < self.cap && waiting < self.max_waiting {
+            refilling |= self.may_refill(unanswered, waiting);
+            if refilling && self.fits(unanswered, waiting) {
                 return answered + 1;
             }
         }
@@ -187,12 +199,7 @@ impl<R: Request> Batch<R> {
         {
             if let Some((_, slot, size)) = self.waiting.pop_front() {
                 self.unanswered_bytes -= size;
-                // Half the cap is free, or the server is down to its last
-                // command (large ones fill the cap with a few).
-                if (self.unanswered_bytes <= self.cap / 2
-                    && self.waiting.len() <= self.max_waiting / 2)
-                    || self.waiting.len() < 2
-                {
+                if self.may_refill(self.unanswered_bytes, self.waiting.len()) {
                     self.refilling = true;
                 }
                 if let Some(entry) = self.results.get_mut(slot) {
@@ -234,19 +241,21 @@ impl<R: Request> Batch<R> {
 /// of those sent, so that every adapter's loop around its own I/O is the
 /// same four lines.
 ///
-/// [`Run::fill`] queues what the window allows and says whether a reply is
-/// due; the adapter then gets the next reply its usual way (one already
-/// read, or write what is queued and read) and hands the outcome to
-/// [`Run::answer`]. A failed connection fails the items in flight and,
+/// [`Run::fill`] queues what the window allows, tells the connection's
+/// [`ReadLowWater`] how many replies the run needs before it can act again
+/// ([`Run::replies_wanted`]), and says whether a reply is due; the adapter
+/// then gets the next reply its usual way (one already read, or write what
+/// is queued and read) and hands the outcome to [`Run::answer`]. A failed connection fails the items in flight and,
 /// through the connection's sticky state, every item not sent yet.
 ///
 /// ```
-/// use beanstalk_proto::{batch::Run, cmd::Delete, Connection, WriteBuf};
+/// use beanstalk_proto::{batch::Run, cmd::Delete, read_low_water::ReadLowWater, Connection, WriteBuf};
 ///
 /// let (mut conn, mut out) = (Connection::default(), WriteBuf::new());
+/// let mut mark = ReadLowWater::default();
 /// let mut input = bytes::BytesMut::from(&b"DELETED\r\nNOT_FOUND\r\n"[..]);
 /// let mut run = Run::new([Delete::new(1), Delete::new(2)]);
-/// while run.fill(&mut conn, &mut out) {
+/// while run.fill(&mut conn, &mut out, &mut mark) {
 ///     // An adapter writes `out` here and reads until a reply is complete.
 ///     let reply = conn.poll_response(&mut input).map(Option::unwrap);
 ///     run.answer(&conn, reply.map_err(Into::into));
@@ -281,9 +290,23 @@ impl<R: Request, I: Iterator<Item = R>> Run<R, I> {
     }
 
     /// Encodes as many requests into `dst` as the window allows (see
-    /// [`Batch::should_send`]). Returns whether a reply is due: `false`
-    /// once every request has its result.
-    pub fn fill(&mut self, conn: &mut Connection, dst: &mut WriteBuf) -> bool {
+    /// [`Batch::should_send`]), and has the next read of `low_water` wait
+    /// for the replies the run then needs ([`Run::replies_wanted`]).
+    /// Returns whether a reply is due: `false` once every request has its
+    /// result.
+    pub fn fill(
+        &mut self,
+        conn: &mut Connection,
+        dst: &mut WriteBuf,
+        low_water: &mut ReadLowWater,
+    ) -> bool {
+        let due = self.send_what_fits(conn, dst);
+        low_water.want_replies(due.then(|| self.replies_wanted()));
+        due
+    }
+
+    /// [`Run::fill`] but for the mark.
+    fn send_what_fits(&mut self, conn: &mut Connection, dst: &mut WriteBuf) -> bool {
         loop {
             while self.batch.should_send() {
                 let Some(request) = self.requests.next() else {
@@ -306,18 +329,17 @@ impl<R: Request, I: Iterator<Item = R>> Run<R, I> {
     /// (after [`Run::fill`]): enough to free room for more requests, or,
     /// with every request sent, all that are due; at most
     /// [`MOST_REPLIES_AWAITED`], which is as many as a read ever waits
-    /// for. What an adapter hands to
-    /// [`ReadLowWater::want_replies`](crate::read_low_water::ReadLowWater::want_replies)
-    /// before it reads.
+    /// for. What [`Run::fill`] hands to [`ReadLowWater::want_replies`].
     ///
     /// ```
-    /// use beanstalk_proto::{batch::Run, cmd::Put, Connection, PutOptions, WriteBuf};
+    /// use beanstalk_proto::{batch::Run, cmd::Put, read_low_water::ReadLowWater, Connection, PutOptions, WriteBuf};
     ///
     /// let (mut conn, mut out) = (Connection::default(), WriteBuf::new());
     /// let body = vec![b'x'; 60_000];
     /// let puts = (0..100).map(|_| Put::new(&body[..], PutOptions::default()).unwrap());
     /// let mut run = Run::new(puts);
-    /// assert!(run.fill(&mut conn, &mut out));
+    /// let mut mark = ReadLowWater::default();
+    /// assert!(run.fill(&mut conn, &mut out, &mut mark));
     /// // Five 60 KB puts fill the 256 KiB window; three replies free half of it.
     /// assert_eq!(conn.short_replies_due(usize::MAX), 5);
     /// assert_eq!(run.replies_wanted(), 3);

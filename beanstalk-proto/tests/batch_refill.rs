@@ -117,17 +117,18 @@ fn huge_commands_refill_when_one_is_left() {
 #[test]
 fn a_run_wants_the_replies_that_let_it_send_again() {
     use beanstalk_proto::batch::Run;
-    use beanstalk_proto::read_low_water::MOST_REPLIES_AWAITED;
+    use beanstalk_proto::read_low_water::{MOST_REPLIES_AWAITED, ReadLowWater};
 
     /// Sends `total` puts of `body_len` bytes through a run, answering
     /// one reply at a time, and checks every `replies_wanted` on the way.
     fn check(body_len: usize, total: usize) {
         let (mut conn, mut out) = (Connection::default(), WriteBuf::new());
+        let mut mark = ReadLowWater::default();
         let body = vec![b'x'; body_len];
         let mut run =
             Run::new((0..total).map(|_| Put::new(&body[..], PutOptions::default()).unwrap()));
         let mut replies = 0;
-        while run.fill(&mut conn, &mut out) {
+        while run.fill(&mut conn, &mut out, &mut mark) {
             out.clear();
             let wanted = run.replies_wanted();
             let due = conn.short_replies_due(usize::MAX);
@@ -142,7 +143,7 @@ fn a_run_wants_the_replies_that_let_it_send_again() {
                 let (token, reply) = conn.poll_response(&mut input).unwrap().unwrap();
                 run.answer(&conn, Ok((token, reply)));
                 replies += 1;
-                run.fill(&mut conn, &mut out);
+                run.fill(&mut conn, &mut out, &mut mark);
                 let sent_again = !out.is_empty();
                 if answered < wanted {
                     assert!(!sent_again, "{body_len}: sent after {answered} of {wanted}");

@@ -193,14 +193,10 @@ impl Client {
             return Vec::new();
         };
         let mut run = Run::new(requests);
-        while run.fill(&mut client.conn, &mut client.wbuf) {
-            // The read can wait for as many replies as the run needs to act.
-            client.low_water.want_replies(Some(run.replies_wanted()));
+        while run.fill(&mut client.conn, &mut client.wbuf, &mut client.low_water) {
             let reply = client.recv().await;
             run.answer(&client.conn, reply);
         }
-        // A last reply already read left the hint unused.
-        client.low_water.want_replies(None);
         guard.0 = None;
         run.finish()
     }
