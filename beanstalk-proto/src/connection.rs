@@ -108,6 +108,8 @@ struct InFlight {
     /// The tube of a `use`/`watch`/`ignore`, applied to the session when
     /// the server confirms it.
     tube: Option<Tube>,
+    /// The command's length as encoded.
+    bytes: usize,
 }
 
 /// A beanstalkd connection without the socket. See the [module
@@ -140,6 +142,8 @@ pub struct Connection {
     config: Config,
     limits: Limits,
     in_flight: VecDeque<InFlight>,
+    /// The sum of `in_flight`'s `bytes`.
+    bytes_in_flight: usize,
     next_token: u64,
     state: State,
     session: Session,
@@ -158,6 +162,7 @@ impl Connection {
             config,
             limits: config.limits(),
             in_flight: VecDeque::new(),
+            bytes_in_flight: 0,
             next_token: 0,
             state: State::Open,
             session: Session::default(),
@@ -213,6 +218,26 @@ impl Connection {
             .count()
     }
 
+    /// The length of the commands in flight, as encoded: how much the
+    /// server has to read (or has read) for the replies still to come.
+    /// Large commands make each reply slow to come, which
+    /// [`ReadLowWater`](crate::read_low_water::ReadLowWater) takes into
+    /// account.
+    ///
+    /// ```
+    /// use beanstalk_proto::{cmd::Put, Connection, PutOptions, WriteBuf};
+    ///
+    /// let (mut conn, mut out) = (Connection::default(), WriteBuf::new());
+    /// let options = PutOptions::default().priority(0).ttr(60);
+    /// conn.send(&Put::new(vec![0; 60_000], options)?, &mut out)?;
+    /// let line = "put 0 0 60 60000\r\n";
+    /// assert_eq!(conn.bytes_in_flight(), line.len() + 60_000 + 2);
+    /// # Ok::<(), beanstalk_proto::CommandError>(())
+    /// ```
+    pub fn bytes_in_flight(&self) -> usize {
+        self.bytes_in_flight
+    }
+
     /// Whether a command in flight may legitimately hold its reply back
     /// for long (`reserve`, or `reserve-with-timeout` above 0). While it
     /// waits, the server answers nothing else on this connection, so a
@@ -257,7 +282,10 @@ impl Connection {
         }
         request.check(&self.config)?;
         let before = dst.tail_len();
+        let queued_before = dst.remaining();
         request.encode(dst);
+        let bytes = dst.remaining() - queued_before;
+        self.bytes_in_flight += bytes;
         debug_assert!(
             R::KIND == CommandKind::Put || dst.tail_len() - before <= cmd::MAX_COMMAND_LINE,
             "validated commands never exceed the server's line limit"
@@ -272,6 +300,7 @@ impl Connection {
             kind: R::KIND,
             timeout: request.reply_timeout(),
             tube: request.session_tube().cloned(),
+            bytes,
         });
         Ok(token)
     }
@@ -294,6 +323,7 @@ impl Connection {
         if let Some(entry) = self.in_flight.front() {
             if entry.kind == CommandKind::Quit {
                 let token = entry.token;
+                self.bytes_in_flight -= entry.bytes;
                 self.in_flight.pop_front();
                 return Ok(Some((token, Response::Closing)));
             }
@@ -322,6 +352,7 @@ impl Connection {
         let Some(entry) = self.in_flight.pop_front() else {
             return Err(self.fail(ProtocolError::Unsolicited(frame.head.word())));
         };
+        self.bytes_in_flight -= entry.bytes;
         let response = Self::own_frame(frame, &entry).take_from(src);
         if matches!(response, Response::Using(_) | Response::Watching(_)) {
             self.session.apply(entry.kind, entry.tube);
@@ -393,6 +424,7 @@ impl Connection {
     fn fail(&mut self, error: ProtocolError) -> ProtocolError {
         self.state = State::Broken(error);
         self.in_flight.clear();
+        self.bytes_in_flight = 0;
         error
     }
 

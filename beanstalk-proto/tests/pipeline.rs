@@ -236,6 +236,63 @@ fn tokens_follow_send_order_and_replies_match_them() {
     assert_eq!(c.get(), 2);
 }
 
+/// `bytes_in_flight` is what was written for the commands still
+/// unanswered: each reply takes its own command's length off, whatever
+/// the reply, and a broken connection or a completed `quit` leaves none.
+#[test]
+fn bytes_in_flight_follow_the_commands_answered() {
+    let mut conn = Connection::default();
+    let mut out = WriteBuf::new();
+    let mut lengths = Vec::new();
+    for body in [vec![b'x'; 60_000], vec![b'y'; 5], vec![b'z'; 50_000]] {
+        let before = out.remaining();
+        conn.send(
+            &cmd::Put::new(body, PutOptions::default()).unwrap(),
+            &mut out,
+        )
+        .unwrap();
+        lengths.push(out.remaining() - before);
+    }
+    let before = out.remaining();
+    conn.send(&cmd::Delete::new(9), &mut out).unwrap();
+    lengths.push(out.remaining() - before);
+    assert_eq!(out.remaining(), lengths.iter().sum::<usize>());
+    assert_eq!(conn.bytes_in_flight(), out.remaining());
+
+    let mut left: usize = lengths.iter().sum();
+    for (reply, length) in [&b"INSERTED 1\r\n"[..], b"JOB_TOO_BIG\r\n", b"BURIED 3\r\n"]
+        .into_iter()
+        .zip(&lengths)
+    {
+        feed(&mut conn, reply);
+        left -= length;
+        assert_eq!(conn.bytes_in_flight(), left);
+    }
+    feed(&mut conn, b"NOT_FOUND\r\n");
+    assert_eq!(conn.bytes_in_flight(), 0);
+
+    conn.send(&cmd::Delete::new(1), &mut out).unwrap();
+    conn.send(&cmd::Quit, &mut out).unwrap();
+    feed(&mut conn, b"DELETED\r\n");
+    assert!(conn.bytes_in_flight() > 0, "quit is still to complete");
+    let mut nothing = BytesMut::new();
+    let (_, closing) = conn.poll_response(&mut nothing).unwrap().unwrap();
+    assert_eq!(closing, Response::Closing);
+    assert_eq!(conn.bytes_in_flight(), 0);
+
+    let mut broken = Connection::default();
+    for id in 1..=3 {
+        broken.send(&cmd::Delete::new(id), &mut out).unwrap();
+    }
+    let mut garbage = BytesMut::from(&b"INSERTED 4\r\n"[..]);
+    assert!(broken.poll_response(&mut garbage).is_err());
+    assert_eq!(
+        broken.bytes_in_flight(),
+        0,
+        "a broken connection answers nothing"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Session tracking
 // ---------------------------------------------------------------------------

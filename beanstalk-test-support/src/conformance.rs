@@ -536,6 +536,41 @@ pub async fn pipelined_large_puts<A: Adapter>() {
     assert!(job.body[..] == body[..], "the last body comes back intact");
 }
 
+/// A hand-made pipeline of 60 KB puts through `send`/`recv`, replies cut
+/// into one-byte pieces: with that many bytes in flight a read waits for
+/// half the replies due from four of them, and must still never wait for
+/// one that is not coming, down to the last reply and a small put after.
+pub async fn hand_made_pipeline_of_large_puts<A: Adapter>() {
+    const BODY: usize = 60_000;
+    let server = Server::start();
+    let proxy = FaultProxy::start(
+        &server.addr(),
+        FaultPlan::new().one_byte_chunks(Direction::Downstream),
+    );
+    let mut client = connect::<A>(&proxy.url()).await;
+    for count in [4usize, 5, 8] {
+        let started = Instant::now();
+        let mut tokens = Vec::new();
+        for i in 0..count {
+            let put = cmd::Put::new(vec![b'a' + i as u8; BODY], opts()).unwrap();
+            tokens.push(A::send(&mut client, &put).unwrap());
+        }
+        for token in tokens {
+            let (got, reply) = A::recv(&mut client).await.unwrap();
+            assert_eq!(got, token, "replies in send order");
+            cmd::Put::from_response(reply).unwrap();
+        }
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed < Duration::from_secs(2),
+            "{count} puts took {elapsed:?}: a read waited for replies not coming"
+        );
+    }
+    let id = client.put("alone", opts()).await.unwrap().id;
+    client.delete(id).await.unwrap();
+    assert_eq!(server.stats_counter("cmd-put"), 4 + 5 + 8 + 1);
+}
+
 /// A hand-made pipeline through `send`/`recv`: a sliding window of
 /// reservations, never more than `WINDOW` jobs reserved or asked for, each
 /// job deleted exactly once as its reservation arrives. Replies are cut
@@ -991,6 +1026,7 @@ macro_rules! conformance_suite {
             quit_closes,
             pipelined_puts,
             pipelined_large_puts,
+            hand_made_pipeline_of_large_puts,
             sliding_window_pipeline,
             replies_ahead_of_a_waiting_reserve_are_not_held_back,
             one_byte_chunks,

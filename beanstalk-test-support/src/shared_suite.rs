@@ -132,6 +132,55 @@ pub async fn a_connection_cut_mid_pipeline_fails_every_call_at_once<A: SharedAda
     assert!(put > CALLERS, "replies came before the cut: {put}");
 }
 
+/// A few callers putting 60 KB each, a put at a time: the commands in
+/// flight carry enough for the driver to wait for half the replies due
+/// even when only four are due. With the replies cut into one-byte pieces
+/// on the way, no round may wait for a reply that is not coming, and once
+/// the large puts are answered a lone small one is not held back either.
+pub async fn large_puts_from_a_few_callers_are_never_held_back<A: SharedAdapter>() {
+    const LARGE_CALLERS: usize = 4;
+    const PUTS_EACH: usize = 6;
+    const BODY: usize = 60_000;
+    let server = Server::start();
+    let proxy = FaultProxy::start(
+        &server.addr(),
+        FaultPlan::new().one_byte_chunks(Direction::Downstream),
+    );
+    // A reply held back fails its call with this timeout.
+    let client = connect::<A>(&proxy.url(), Duration::from_secs(3)).await;
+    let started = Instant::now();
+    let callers = (0..LARGE_CALLERS).map(|caller| {
+        let mut handle = client.clone();
+        async move {
+            let mut last = None;
+            for put in 0..PUTS_EACH {
+                let body = vec![b'a' + (caller * PUTS_EACH + put) as u8 % 26; BODY];
+                let id = handle
+                    .put(body.clone(), PutOptions::default())
+                    .await
+                    .unwrap_or_else(|error| panic!("caller {caller}, put {put}: {error}"))
+                    .id;
+                last = Some((id, body));
+            }
+            last.unwrap()
+        }
+    });
+    let lasts = all(callers.collect()).await;
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(2), "{waited:?}");
+    let mut lone = client.clone();
+    for (id, body) in lasts {
+        let job = lone.peek(id).await.unwrap().unwrap();
+        assert!(job.body[..] == body[..], "job {id} comes back intact");
+    }
+    let id = lone.put("alone", PutOptions::default()).await.unwrap().id;
+    lone.delete(id).await.unwrap();
+    assert_eq!(
+        server.stats_counter("cmd-put"),
+        (LARGE_CALLERS * PUTS_EACH + 1) as u64
+    );
+}
+
 /// Expands the shared-handle suite into one `#[test]` per scenario, for a
 /// [`SharedAdapter`] and a runtime's `block_on`:
 ///
@@ -144,6 +193,7 @@ macro_rules! shared_suite {
         $crate::shared_suite!(@tests $adapter, $block_on,
             a_draining_pipeline_stops_waiting_for_batches,
             a_connection_cut_mid_pipeline_fails_every_call_at_once,
+            large_puts_from_a_few_callers_are_never_held_back,
         );
     };
     (@tests $adapter:ty, $block_on:expr, $($name:ident),* $(,)?) => {

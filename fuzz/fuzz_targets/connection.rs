@@ -9,7 +9,8 @@
 //! exactly one frame; an accepted reply always types without a protocol
 //! error; the session follows confirmed `use`/`watch`/`ignore`; once an
 //! error is returned, every later poll returns it again and every send
-//! fails with `CommandError::Broken`; `in_flight` matches the model; the
+//! fails with `CommandError::Broken`; `in_flight` and `bytes_in_flight`
+//! match the model; the
 //! confirmed session restores on a fresh connection.
 #![no_main]
 
@@ -170,6 +171,8 @@ struct Sent {
     kind: CommandKind,
     decode: fn(Response) -> Result<(), Error>,
     session: Option<(SessionOp, String)>,
+    /// The command's length as written.
+    bytes: usize,
 }
 
 struct Driver {
@@ -199,7 +202,12 @@ impl Visit for Driver {
             }
         };
         assert_eq!(expect.error, None, "constructor accepted a bad argument");
+        let queued_before = self.out.remaining();
         let result = self.conn.send(&request, &mut self.out);
+        let bytes = self.out.remaining() - queued_before;
+        if result.is_err() {
+            assert_eq!(bytes, 0, "a refused command writes nothing");
+        }
         match (self.error, result) {
             (Some(cause), result) => assert_eq!(result, Err(CommandError::Broken(cause))),
             (None, result) if self.closed => assert_eq!(result, Err(CommandError::Closed)),
@@ -226,6 +234,7 @@ impl Visit for Driver {
                     kind: R::KIND,
                     decode: decode::<R>,
                     session: expect.session,
+                    bytes,
                 });
             }
             (None, Err(error)) => panic!("send refused a valid command: {error:?}"),
@@ -245,9 +254,14 @@ impl Driver {
         match self.error {
             Some(cause) => {
                 assert_eq!(in_flight, 0);
+                assert_eq!(self.conn.bytes_in_flight(), 0);
                 assert_eq!(self.conn.state(), State::Broken(cause));
             }
-            None => assert_eq!(in_flight, self.queue.len()),
+            None => {
+                assert_eq!(in_flight, self.queue.len());
+                let bytes: usize = self.queue.iter().map(|sent| sent.bytes).sum();
+                assert_eq!(self.conn.bytes_in_flight(), bytes);
+            }
         }
     }
 
