@@ -71,13 +71,15 @@ pub struct Batch<R: Request> {
     waiting: VecDeque<(Token, usize, usize)>,
     unanswered_bytes: usize,
     /// Cleared when the cap is reached, set again once half of it is
-    /// answered; see [`Batch::should_send`].
+    /// answered (in bytes or in commands); see [`Batch::should_send`].
     refilling: bool,
     /// The byte cap: [`MAX_UNANSWERED_BYTES`] or, for commands with short
     /// replies, [`MAX_UNANSWERED_SHORT_REPLY_BYTES`].
     cap: usize,
     /// The most commands unanswered.
     max_waiting: usize,
+    /// Commands unanswered when the cap was last reached.
+    waiting_at_cap: usize,
 }
 
 impl<R: Request> Batch<R> {
@@ -98,6 +100,7 @@ impl<R: Request> Batch<R> {
             } else {
                 usize::MAX
             },
+            waiting_at_cap: 0,
         }
     }
 
@@ -113,6 +116,7 @@ impl<R: Request> Batch<R> {
                 self.results.push(None);
                 if !self.can_send() {
                     self.refilling = false;
+                    self.waiting_at_cap = self.waiting.len();
                 }
             }
             Err(error) => self.results.push(Some(Err(error.into()))),
@@ -131,16 +135,22 @@ impl<R: Request> Batch<R> {
     }
 
     /// Whether a batch that reached its cap may refill with `unanswered`
-    /// bytes in `waiting` commands left: half the cap is free, or the
-    /// server is down to its last command (large ones fill the cap with a
-    /// few).
+    /// bytes in `waiting` commands left: half the cap is free, half the
+    /// commands that filled it (rounded down, at least two) are answered,
+    /// or the server is down to its last command. Large commands fill the
+    /// cap with a few, and the count decides: five 60 KB puts refill after
+    /// two answers, not three, which one read can wait for exactly.
     fn may_refill(&self, unanswered: usize, waiting: usize) -> bool {
-        (unanswered <= self.cap / 2 && waiting <= self.max_waiting / 2) || waiting < 2
+        let answered = self.waiting_at_cap.saturating_sub(waiting);
+        (unanswered <= self.cap / 2 && waiting <= self.max_waiting / 2)
+            || answered >= (self.waiting_at_cap / 2).max(2)
+            || waiting < 2
     }
 
     /// Whether to send more now: like [`Batch::can_send`], but once a cap
-    /// was reached, only after half of it has been answered, or when fewer
-    /// than two commands are left waiting.
+    /// was reached, only after half of it has been answered (half its
+    /// bytes, or half the commands that filled it), or when fewer than two
+    /// commands are left waiting.
     ///
     /// A driver that tops up whenever a reply frees room writes one command
     /// per reply it reads, and a reader that keeps up with the server then
@@ -148,7 +158,17 @@ impl<R: Request> Batch<R> {
     /// from half the cap writes tens of kilobytes at a time while the server
     /// still has the other half to work on, so it never runs dry. Large
     /// commands fill the cap with a few, and half of it may be a single one:
-    /// then the server gets the next as soon as it has only one to work on.
+    /// then the server gets the next as soon as half the commands are
+    /// answered, or it has only one to work on.
+    ///
+    /// Counting commands matters to the reads in between: replies come a
+    /// few bytes each, and a read can wait for two replies to `put` without
+    /// waking at the first (`BURIED 1\r\n`, the shortest, is 10 bytes, and
+    /// `INSERTED 12345\r\n` 16), but not for three without waking at the
+    /// second. Refilling five 60 KB puts after two answers instead of three
+    /// took a wake-up per two puts instead of two per three, and no mark
+    /// change (10,000 puts, same-core: client CPU per put blocking 18.4 →
+    /// 14.9 µs, tokio 21.1 → 17.5 µs; cross-core no change beyond noise).
     ///
     /// ```
     /// use beanstalk_proto::{batch::Batch, cmd::Delete, Connection, WriteBuf};
@@ -340,9 +360,12 @@ impl<R: Request, I: Iterator<Item = R>> Run<R, I> {
     /// let mut run = Run::new(puts);
     /// let mut mark = ReadLowWater::default();
     /// assert!(run.fill(&mut conn, &mut out, &mut mark));
-    /// // Five 60 KB puts fill the 256 KiB window; three replies free half of it.
+    /// // Five 60 KB puts fill the 256 KiB window; two replies are half of them.
     /// assert_eq!(conn.short_replies_due(usize::MAX), 5);
-    /// assert_eq!(run.replies_wanted(), 3);
+    /// assert_eq!(run.replies_wanted(), 2);
+    /// // `fill` told the mark so: the read waits for two puts' shortest
+    /// // replies (`BURIED 1\r\n`).
+    /// assert_eq!(mark.next_for(&conn), Some(20));
     /// ```
     pub fn replies_wanted(&mut self) -> usize {
         if self.requests.peek().is_none() {

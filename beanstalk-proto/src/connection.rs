@@ -218,6 +218,36 @@ impl Connection {
             .count()
     }
 
+    /// The fewest bytes the replies to the next `replies` commands after
+    /// the oldest can take ([`CommandKind::shortest_reply`] each), counting
+    /// only commands with short replies ahead of the first that has not.
+    /// The oldest is left out because its reply may be partly read
+    /// already: what a read can wait for with no risk of waiting for bytes
+    /// that are not coming.
+    ///
+    /// ```
+    /// use beanstalk_proto::{cmd::{Delete, Put}, Connection, PutOptions, WriteBuf};
+    ///
+    /// let (mut conn, mut out) = (Connection::default(), WriteBuf::new());
+    /// for _ in 0..3 {
+    ///     conn.send(&Put::new("x", PutOptions::default())?, &mut out)?;
+    /// }
+    /// conn.send(&Delete::new(1), &mut out)?;
+    /// // Two puts' `BURIED 1\r\n` and a delete's `DELETED\r\n`.
+    /// assert_eq!(conn.least_reply_bytes(10), 10 + 10 + 9);
+    /// assert_eq!(conn.least_reply_bytes(1), 10);
+    /// # Ok::<(), beanstalk_proto::CommandError>(())
+    /// ```
+    pub fn least_reply_bytes(&self, replies: usize) -> usize {
+        self.in_flight
+            .iter()
+            .take_while(|entry| entry.kind.has_short_reply())
+            .skip(1)
+            .take(replies)
+            .map(|entry| entry.kind.shortest_reply())
+            .sum()
+    }
+
     /// The length of the commands in flight, as encoded: how much the
     /// server has to read (or has read) for the replies still to come.
     /// Large commands make each reply slow to come, which

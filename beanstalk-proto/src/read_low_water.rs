@@ -11,16 +11,20 @@
 //! those reads to about 11,000.
 //!
 //! The mark must never ask for more than is sure to come, or the read
-//! would wait for its timeout. Every beanstalkd reply is at least
-//! [`SHORTEST_REPLY`] bytes, so counting only commands that are written
-//! (or, in a driver that writes while its read waits, being written) and
-//! whose every reply is one short line the server gives at
+//! would wait for its timeout. Every reply to a command is at least as
+//! long as the shortest reply that command can get
+//! ([`CommandKind::shortest_reply`]: 10 bytes for a `put`, `BURIED 1\r\n`;
+//! never less than [`SHORTEST_REPLY`], 8), so counting only commands that
+//! are written (or, in a driver that writes while its read waits, being
+//! written) and whose every reply is one short line the server gives at
 //! once (`put`, `delete`, ...: [`CommandKind::has_short_reply`]), up to
 //! the first that is not (a `reserve` may wait for a job, and its reply
-//! holds back everything after it), `n` such commands bring at least
-//! `8 × n` bytes. The mark asks for `8 × n / 2` at most, and none below
-//! [`FROM_REPLIES_DUE`] commands, where one command at a time keeps its
-//! latency. A peer that sends something shorter than a reply is broken
+//! holds back everything after it), `n` such commands bring at least the
+//! sum of their shortest replies. The mark asks for the shortest replies
+//! of half of them at most, leaving out the oldest (its reply may be
+//! partly read already), and none below [`FROM_REPLIES_DUE`] commands,
+//! where one command at a time keeps its latency
+//! ([`Connection::least_reply_bytes`]). A peer that sends something shorter than a reply is broken
 //! anyway; its bytes are read once the mark is reached, the connection
 //! closes, or the reply timeout fails the call.
 //!
@@ -48,33 +52,39 @@
 //! before each read ([`ReadLowWater::want_replies`]), and the read waits
 //! for that many shortest replies (no more than [`MOST_REPLIES_AWAITED`],
 //! and one fewer than are due). That reaches where the count does not: five
-//! 60 KB puts fill a window, and the batch refills after three replies, so
-//! it now wakes twice per three puts instead of three times (10,000 puts:
-//! context switches per put 0.97 → 0.67, for 0.67 more `setsockopt`).
+//! 60 KB puts fill a window, and the batch refills after two replies
+//! ([`Batch::should_send`]), so it wakes once per two puts instead of once
+//! per put (10,000 puts: context switches per put 0.97 → 0.50, with no
+//! `setsockopt` once the mark is set).
 //! Replies a peer splits into segments shorter than a reply break the
 //! congestion-window argument above: through a proxy that forwards a byte
 //! per segment, a batch waits about 5 ms for an acknowledgement timer, as
 //! pipelines of 32 or more did before.
 //!
 //! [`Run`]: crate::batch::Run
+//! [`Batch::should_send`]: crate::batch::Batch::should_send
 //!
 //! Large commands change the count. The server reads a command whole before
 //! it answers it, so the replies to four 60 KB puts come one by one, each
 //! after the server has read another 60 KB; a shared connection whose
 //! callers each wait for their put before the next then woke for every
-//! reply and wrote each new put alone, a wake-up, a readiness wait, a read
+//! reply and wrote each new put alone: a wake-up, a readiness wait, a read
 //! and a write per put. So while the commands in flight carry
 //! [`LARGE_BYTES_IN_FLIGHT`] or more, a read waits for half the replies due
 //! from [`FROM_LARGE_REPLIES_DUE`] of them: two of four, and the two
-//! callers answered then put again in one write (5,000 puts of 60 KB from
-//! four callers: tokio's reads and writes per put 0.91 → 0.49; client CPU
-//! per put, medians of four interleaved runs, tokio 24.5 → 21.1 µs
-//! same-core and 32.1 → 28.2 µs cross-core, smol 27.4 → 22.8 µs and 32.4 →
-//! 26.8 µs, at the same or better throughput). Small commands keep
-//! [`FROM_REPLIES_DUE`]: with 64 callers of 100-byte puts, waiting from 4
-//! due instead of 32 cut reads per put by a third but cost same-core
-//! throughput a seventh (the acknowledgements described below, against
-//! commands that cost the server little).
+//! callers answered then put again in one write. Counted at 8 bytes a
+//! reply, two replies made a 16-byte mark that one `INSERTED 12345\r\n`
+//! fills alone; counted at a `put`'s shortest reply, 10 bytes, the mark of
+//! 20 waits for the second reply until job ids reach nine digits. 10,000
+//! puts of 60 KB from four callers, job ids past 20,000, old and new
+//! interleaved, medians of four: tokio's reads and writes per put 0.89 →
+//! 0.50; client CPU per put same-core tokio 27.5 → 22.9 µs, smol 32.4 →
+//! 25.3 µs, cross-core smol 39.2 → 31.7 µs (tokio 36.0 → 35.3 µs), at the
+//! same throughput. Small commands keep [`FROM_REPLIES_DUE`]: with 64
+//! callers of 100-byte puts, waiting from 4 due instead of 32 cut reads per
+//! put by a third but cost same-core throughput a seventh (the
+//! acknowledgements described below, against commands that cost the server
+//! little).
 //!
 //! Shared connections' drivers use the mark too, with a cost same-core:
 //! while a read waits for its mark, Linux acknowledges each arriving reply
@@ -86,6 +96,7 @@
 //! same-core their CPU fell and their throughput dropped 4-10%.
 //!
 //! [`CommandKind::has_short_reply`]: crate::cmd::CommandKind::has_short_reply
+//! [`CommandKind::shortest_reply`]: crate::cmd::CommandKind::shortest_reply
 //!
 //! ```
 //! use beanstalk_proto::read_low_water::ReadLowWater;
@@ -162,7 +173,7 @@ impl ReadLowWater {
     /// pipeline costs no syscall per read. If applying the new mark fails,
     /// call [`ReadLowWater::reset`].
     pub fn next(&mut self, replies_due: usize) -> Option<usize> {
-        self.apply(Self::target(replies_due, FROM_REPLIES_DUE))
+        self.apply(Self::target(replies_due))
     }
 
     /// Tells the next [`ReadLowWater::next_for`] that the reader can do
@@ -192,7 +203,7 @@ impl ReadLowWater {
     /// let mut mark = ReadLowWater::default();
     /// assert_eq!(mark.next_for(&conn), None, "5 replies due: wake at the first byte");
     /// mark.want_replies(Some(3));
-    /// assert_eq!(mark.next_for(&conn), Some(24), "wake once 3 of the shortest replies are in");
+    /// assert_eq!(mark.next_for(&conn), Some(30), "wake once 3 puts' shortest replies are in");
     /// assert_eq!(mark.next_for(&conn), Some(1), "only for one read");
     /// # Ok::<(), beanstalk_proto::CommandError>(())
     /// ```
@@ -222,10 +233,12 @@ impl ReadLowWater {
     /// [`FROM_REPLIES_DUE`].
     ///
     /// After [`ReadLowWater::want_replies`], the mark asks for that many
-    /// replies instead (at most [`MOST_REPLIES_AWAITED`]), counted as
-    /// shortest replies, so it wakes early rather than late when replies
-    /// are longer; and for one fewer than are due, since the first may be
-    /// partly read already.
+    /// replies instead (at most [`MOST_REPLIES_AWAITED`]), and for one
+    /// fewer than are due, since the first may be partly read already.
+    ///
+    /// Either way the replies awaited count as the shortest their commands
+    /// can get ([`Connection::least_reply_bytes`]), so a read wakes early
+    /// rather than late when replies are longer.
     ///
     /// ```
     /// use beanstalk_proto::{cmd::Put, read_low_water::ReadLowWater, Connection, PutOptions, WriteBuf};
@@ -242,7 +255,7 @@ impl ReadLowWater {
     /// for _ in 0..4 {
     ///     conn.send(&large, &mut out)?;
     /// }
-    /// assert_eq!(mark.next_for(&conn), Some(16), "4 large puts: wake once 2 replies are in");
+    /// assert_eq!(mark.next_for(&conn), Some(20), "4 large puts: wake once 2 replies are in");
     /// # Ok::<(), beanstalk_proto::CommandError>(())
     /// ```
     pub fn next_for(&mut self, conn: &Connection) -> Option<usize> {
@@ -250,7 +263,7 @@ impl ReadLowWater {
             Some(wanted) => {
                 let due = conn.short_replies_due(MOST_REPLIES_AWAITED + 1);
                 let replies = wanted.min(due.saturating_sub(1)).min(MOST_REPLIES_AWAITED);
-                self.apply((SHORTEST_REPLY * replies).max(1))
+                self.apply(conn.least_reply_bytes(replies).max(1))
             }
             None => {
                 let due = conn.short_replies_due(FROM_REPLIES_DUE.max(2 * MOST_REPLIES_AWAITED));
@@ -259,7 +272,8 @@ impl ReadLowWater {
                 } else {
                     FROM_REPLIES_DUE
                 };
-                self.apply(Self::target(due, from))
+                let replies = Self::replies_awaited(due, from);
+                self.apply(conn.least_reply_bytes(replies).max(1))
             }
         }
     }
@@ -272,13 +286,18 @@ impl ReadLowWater {
         self.wanted = None;
     }
 
-    /// The mark `replies_due` commands call for, waiting for more than a
-    /// byte `from` so many.
-    fn target(replies_due: usize, from: usize) -> usize {
+    /// The mark `replies_due` commands of any kind call for.
+    fn target(replies_due: usize) -> usize {
+        (SHORTEST_REPLY * Self::replies_awaited(replies_due, FROM_REPLIES_DUE)).max(1)
+    }
+
+    /// How many replies a read waits for when `replies_due` are due: half
+    /// of them from `from` due, none (the first byte) below.
+    fn replies_awaited(replies_due: usize, from: usize) -> usize {
         if replies_due < from {
-            1
+            0
         } else {
-            SHORTEST_REPLY * (replies_due / 2).min(MOST_REPLIES_AWAITED)
+            (replies_due / 2).min(MOST_REPLIES_AWAITED)
         }
     }
 }
@@ -319,6 +338,10 @@ pub fn set_on<S>(_socket: &S, _bytes: usize) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmd::CommandKind;
+
+    /// The shortest reply to a `put`: `BURIED 1\r\n`.
+    const PUT_REPLY: usize = CommandKind::Put.shortest_reply();
 
     #[test]
     fn never_asks_for_more_than_the_replies_due_must_bring() {
@@ -386,7 +409,10 @@ mod tests {
         let conn = pipeline(40);
         assert_eq!(conn.short_replies_due(usize::MAX), 40);
         assert_eq!(conn.short_replies_due(10), 10);
-        assert_eq!(ReadLowWater::default().next_for(&conn), Some(80));
+        assert_eq!(
+            ReadLowWater::default().next_for(&conn),
+            Some(10 * PUT_REPLY)
+        );
         // 500 puts are in flight, but only 10 short replies come first.
         let conn = pipeline(10);
         assert_eq!(conn.short_replies_due(usize::MAX), 10);
@@ -431,11 +457,11 @@ mod tests {
         );
         assert_eq!(
             ReadLowWater::default().next_for(&large_puts_in_flight(4)),
-            Some(16)
+            Some(2 * PUT_REPLY)
         );
         assert_eq!(
             ReadLowWater::default().next_for(&large_puts_in_flight(7)),
-            Some(24)
+            Some(3 * PUT_REPLY)
         );
         // Small commands, as many: a byte.
         assert_eq!(ReadLowWater::default().next_for(&puts_in_flight(7)), None);
@@ -445,11 +471,8 @@ mod tests {
                 .next_for(&large_puts_in_flight(due))
                 .unwrap_or(mark.bytes());
             // Even with the first reply partly read already, the others bring this much.
-            assert!(
-                bytes <= (SHORTEST_REPLY * due.saturating_sub(1)).max(1),
-                "{due}"
-            );
-            assert!(bytes <= MOST_REPLIES_AWAITED * SHORTEST_REPLY, "{due}");
+            assert!(bytes <= (PUT_REPLY * due.saturating_sub(1)).max(1), "{due}");
+            assert!(bytes <= MOST_REPLIES_AWAITED * PUT_REPLY, "{due}");
         }
     }
 
@@ -459,7 +482,7 @@ mod tests {
 
         let mut conn = large_puts_in_flight(6);
         let mut mark = ReadLowWater::default();
-        assert_eq!(mark.next_for(&conn), Some(24));
+        assert_eq!(mark.next_for(&conn), Some(3 * PUT_REPLY));
         let mut replies = BytesMut::new();
         for due in (0..6usize).rev() {
             replies.extend_from_slice(b"INSERTED 1\r\n");
@@ -483,14 +506,11 @@ mod tests {
                 let bytes = mark.next_for(&conn).unwrap_or(mark.bytes());
                 // The first reply may be partly read already: the others bring this much.
                 assert!(
-                    bytes <= (SHORTEST_REPLY * due.saturating_sub(1)).max(1),
+                    bytes <= (PUT_REPLY * due.saturating_sub(1)).max(1),
                     "{due} due, {wanted} wanted: {bytes}"
                 );
-                assert!(bytes <= (SHORTEST_REPLY * wanted).max(1), "{due} {wanted}");
-                assert!(
-                    bytes <= MOST_REPLIES_AWAITED * SHORTEST_REPLY,
-                    "{due} {wanted}"
-                );
+                assert!(bytes <= (PUT_REPLY * wanted).max(1), "{due} {wanted}");
+                assert!(bytes <= MOST_REPLIES_AWAITED * PUT_REPLY, "{due} {wanted}");
             }
         }
     }
@@ -500,7 +520,7 @@ mod tests {
         let conn = puts_in_flight(5);
         let mut mark = ReadLowWater::default();
         mark.want_replies(Some(3));
-        assert_eq!(mark.next_for(&conn), Some(24));
+        assert_eq!(mark.next_for(&conn), Some(3 * PUT_REPLY));
         assert_eq!(mark.next_for(&conn), Some(1), "5 due: back to a byte");
         mark.want_replies(Some(3));
         mark.reset();
@@ -508,6 +528,30 @@ mod tests {
         mark.want_replies(Some(3));
         mark.want_replies(None);
         assert_eq!(mark.next_for(&conn), None, "withdrawn");
+    }
+
+    /// Each command counts its own shortest reply, the oldest none (it may
+    /// be partly read), `quit` nothing.
+    #[test]
+    fn each_command_counts_its_own_shortest_reply() {
+        use crate::cmd::{Bury, Delete, Put, Quit};
+        use crate::{PutOptions, WriteBuf};
+
+        let mut conn = Connection::default();
+        let mut out = WriteBuf::new();
+        let put = Put::new("x", PutOptions::default()).unwrap();
+        conn.send(&put, &mut out).unwrap();
+        conn.send(&Bury::new(1, 0), &mut out).unwrap();
+        conn.send(&Delete::new(1), &mut out).unwrap();
+        conn.send(&put, &mut out).unwrap();
+        conn.send(&Quit, &mut out).unwrap();
+        // `BURIED\r\n`, `DELETED\r\n`, `BURIED 1\r\n`, and nothing for `quit`.
+        assert_eq!(conn.least_reply_bytes(usize::MAX), 8 + 9 + 10);
+        let mut mark = ReadLowWater::default();
+        mark.want_replies(Some(4));
+        assert_eq!(mark.next_for(&conn), Some(8 + 9 + 10));
+        mark.want_replies(Some(2));
+        assert_eq!(mark.next_for(&conn), Some(8 + 9));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `Batch::should_send`: fill to a cap, then refill only from half of it.
+//! `Batch::should_send`: fill to a cap, then refill only once half of it
+//! is answered, in bytes or in commands.
 
 use beanstalk_proto::batch::{
     Batch, MAX_SHORT_REPLIES, MAX_UNANSWERED_BYTES, MAX_UNANSWERED_SHORT_REPLY_BYTES,
@@ -49,9 +50,11 @@ fn body_replies_refill_from_half_the_byte_cap() {
         answer_one(&mut batch, &mut conn, b"NOT_FOUND\r\n");
         answered += 1;
     }
-    let unanswered = (sent - answered) * 14;
-    assert!(unanswered <= MAX_UNANSWERED_BYTES / 2, "{unanswered}");
-    assert!(unanswered + 14 > MAX_UNANSWERED_BYTES / 2, "{unanswered}");
+    // Half the commands that filled the cap are answered, or half its
+    // bytes, whichever comes first (here the commands, by one: the last
+    // of them went over the cap).
+    let half_the_bytes = sent - (MAX_UNANSWERED_BYTES / 2) / 14;
+    assert_eq!(answered, (sent / 2).min(half_the_bytes));
 
     // The refill goes on up to the cap again: one large write.
     let refill = send_while_worth_it(&mut batch, &mut conn, &mut out, peek);
@@ -77,24 +80,44 @@ fn short_replies_stop_at_the_command_cap() {
     assert_eq!(answered, MAX_SHORT_REPLIES / 2);
 }
 
-/// Large puts fill the 256 KiB cap with five; the refill waits until half
-/// of it is free, so each write carries several, while the server still
-/// has two to work on.
+/// Large puts fill the 256 KiB cap with five; the refill waits until two
+/// of them (half of five, rounded down) are answered, so each write
+/// carries two, while the server still has three to work on.
 #[test]
 fn large_puts_refill_several_at_a_time() {
     let body = vec![b'x'; 60_000];
     let (mut conn, mut out) = (Connection::default(), WriteBuf::new());
-    let mut batch: Batch<Put<'_>> = Batch::with_capacity(10);
+    let mut batch: Batch<Put<'_>> = Batch::with_capacity(100);
     let put = || Put::new(&body[..], PutOptions::default()).unwrap();
     let sent = send_while_worth_it(&mut batch, &mut conn, &mut out, put);
     assert_eq!(sent, MAX_UNANSWERED_SHORT_REPLY_BYTES.div_ceil(60_017));
-    for left in (3..sent).rev() {
+    assert_eq!(sent, 5);
+    for _ in 0..10 {
         answer_one(&mut batch, &mut conn, b"INSERTED 1\r\n");
-        assert!(!batch.should_send(), "{left} puts still waiting");
+        assert!(!batch.should_send(), "four puts still waiting");
+        answer_one(&mut batch, &mut conn, b"INSERTED 1\r\n");
+        assert!(batch.should_send(), "three puts left: time to refill");
+        assert_eq!(send_while_worth_it(&mut batch, &mut conn, &mut out, put), 2);
     }
-    answer_one(&mut batch, &mut conn, b"INSERTED 1\r\n");
-    assert!(batch.should_send(), "two puts left: time to refill");
+}
+
+/// Puts of 100 KB: three fill the cap, and the refill waits for two
+/// answers (never fewer), then sends two.
+#[test]
+fn very_large_puts_refill_two_at_a_time() {
+    let body = vec![b'x'; 100_000];
+    let config = beanstalk_proto::Config::default().max_job_size(1 << 20);
+    let (mut conn, mut out) = (Connection::new(config), WriteBuf::new());
+    let mut batch: Batch<Put<'_>> = Batch::with_capacity(100);
+    let put = || Put::new(&body[..], PutOptions::default()).unwrap();
     assert_eq!(send_while_worth_it(&mut batch, &mut conn, &mut out, put), 3);
+    for _ in 0..10 {
+        answer_one(&mut batch, &mut conn, b"INSERTED 1\r\n");
+        assert!(!batch.should_send(), "two puts still waiting");
+        answer_one(&mut batch, &mut conn, b"INSERTED 1\r\n");
+        assert!(batch.should_send());
+        assert_eq!(send_while_worth_it(&mut batch, &mut conn, &mut out, put), 2);
+    }
 }
 
 /// A command larger than half the cap goes alone, and the next one goes as
@@ -155,7 +178,7 @@ fn a_run_wants_the_replies_that_let_it_send_again() {
         assert_eq!(replies, total);
     }
 
-    check(60_000, 23); // five fill the window; three replies free half of it
+    check(60_000, 23); // five fill the window; two replies are half of them
     check(100, 5_000); // thousands in flight: the cap of ten
     check(100, 7); // everything sent at once: all seven
 }

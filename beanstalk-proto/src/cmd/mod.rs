@@ -305,6 +305,32 @@ impl CommandKind {
         )
     }
 
+    /// The fewest bytes a reply to this command can have, when every reply
+    /// to it is one short line ([`CommandKind::has_short_reply`]): what a
+    /// read may count on for each such command in flight (see
+    /// [`read_low_water`](crate::read_low_water)). `quit` has no reply (0);
+    /// the others range from 8 (`BURIED\r\n`) to 10 (`put`: `BURIED 1\r\n`
+    /// and `DRAINING\r\n`). Kinds whose replies carry bodies count the
+    /// shortest reply of all, [`SHORTEST_REPLY`](crate::read_low_water::SHORTEST_REPLY).
+    ///
+    /// ```
+    /// use beanstalk_proto::cmd::CommandKind;
+    ///
+    /// assert_eq!(CommandKind::Put.shortest_reply(), "BURIED 1\r\n".len());
+    /// assert_eq!(CommandKind::Delete.shortest_reply(), "DELETED\r\n".len());
+    /// ```
+    pub const fn shortest_reply(self) -> usize {
+        match self {
+            Self::Quit => 0,
+            // `BURIED 1`, `DRAINING`
+            Self::Put | Self::Watch | Self::Ignore | Self::Kick => 10,
+            // `USING x`, `DELETED`, `TOUCHED`
+            Self::Use | Self::Delete | Self::Touch => 9,
+            // `BURIED`, `KICKED`, `PAUSED`
+            _ => 8,
+        }
+    }
+
     /// Whether the command acts on the tube in use (set by `use`): `put`,
     /// `kick`, the three state peeks and `list-tube-used`. A connection
     /// shared by tasks that use different tubes must `use` the right one
@@ -549,6 +575,76 @@ mod tests {
     use bytes::Buf;
 
     use super::*;
+
+    /// No reply a command can get, whether it fits the command or breaks
+    /// the connection as out of sync, is shorter than its kind's
+    /// `shortest_reply`: every reply word, bare and with the shortest
+    /// arguments, against every kind.
+    #[test]
+    fn no_reply_is_shorter_than_its_kinds_shortest() {
+        use crate::error::ProtocolError;
+        use crate::frame::{Limits, Status, parse_frame};
+
+        let words = [
+            "INSERTED",
+            "BURIED",
+            "EXPECTED_CRLF",
+            "JOB_TOO_BIG",
+            "DRAINING",
+            "USING",
+            "RESERVED",
+            "DEADLINE_SOON",
+            "TIMED_OUT",
+            "DELETED",
+            "NOT_FOUND",
+            "RELEASED",
+            "TOUCHED",
+            "WATCHING",
+            "NOT_IGNORED",
+            "FOUND",
+            "KICKED",
+            "OK",
+            "PAUSED",
+            "OUT_OF_MEMORY",
+            "INTERNAL_ERROR",
+            "BAD_FORMAT",
+            "UNKNOWN_COMMAND",
+        ];
+        let mut replies = Vec::new();
+        for word in words {
+            for arguments in ["", " 0", " 1", " x", " 0 0", " 1 0"] {
+                replies.push(alloc::format!("{word}{arguments}\r\n\r\n"));
+            }
+        }
+        let mut fits = 0;
+        for kind in CommandKind::ALL {
+            for reply in &replies {
+                let Ok(Status::Complete(frame)) = parse_frame(reply.as_bytes(), &Limits::default())
+                else {
+                    continue;
+                };
+                let answers = !matches!(
+                    kind.check_reply(&frame.head),
+                    Err(ProtocolError::UnexpectedReply { .. })
+                );
+                if answers {
+                    fits += 1;
+                    let bytes = match frame.head {
+                        Head::Reserved { len, .. } | Head::Found { len, .. } | Head::Ok { len } => {
+                            frame.line_len + len + 2
+                        }
+                        _ => frame.line_len,
+                    };
+                    assert!(
+                        bytes >= kind.shortest_reply(),
+                        "{} gets {reply:?}: {bytes} bytes",
+                        kind.name()
+                    );
+                }
+            }
+        }
+        assert!(fits > 100, "{fits}");
+    }
 
     /// Every digit count, at both ends: 10^k - 1 and 10^k.
     #[test]
