@@ -89,7 +89,7 @@ impl Client {
             socket_read_timeout: None,
             scratch: ReadScratch::new(MAX_READ),
             last_active: Instant::now(),
-            low_water: ReadLowWater::default(),
+            low_water: ReadLowWater::for_blocking_reads(),
         }
     }
 

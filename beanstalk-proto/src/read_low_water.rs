@@ -10,23 +10,27 @@
 //! server still has the rest to work through. Waiting for 10 replies cuts
 //! those reads to about 11,000.
 //!
-//! The mark must never ask for more than is sure to come, or the read
-//! would wait for its timeout. Every reply to a command is at least as
-//! long as the shortest reply that command can get
+//! The mark must never ask for more than is sure to come, or the read would
+//! wait for its timeout. Every reply to a command is at least as long as
+//! the shortest reply that command can get
 //! ([`CommandKind::shortest_reply`]: 10 bytes for a `put`, `BURIED 1\r\n`;
 //! never less than [`SHORTEST_REPLY`], 8), so counting only commands that
 //! are written (or, in a driver that writes while its read waits, being
 //! written) and whose every reply is one short line the server gives at
-//! once (`put`, `delete`, ...: [`CommandKind::has_short_reply`]), up to
-//! the first that is not (a `reserve` may wait for a job, and its reply
-//! holds back everything after it), `n` such commands bring at least the
-//! sum of their shortest replies. The mark asks for the shortest replies
-//! of half of them at most, leaving out the oldest (its reply may be
-//! partly read already), and none below [`FROM_REPLIES_DUE`] commands,
-//! where one command at a time keeps its latency
-//! ([`Connection::least_reply_bytes`]). A peer that sends something shorter than a reply is broken
-//! anyway; its bytes are read once the mark is reached, the connection
-//! closes, or the reply timeout fails the call.
+//! once (`put`, `delete`, ...: [`CommandKind::has_short_reply`]), up to the
+//! first that is not (a `reserve` may wait for a job, and its reply holds
+//! back everything after it), `n` such commands bring at least the sum of
+//! their shortest replies ([`Connection::least_reply_bytes`]). The oldest
+//! is left out, since its reply may be partly read already. By default the
+//! mark asks for the replies of half of them, and none below
+//! [`FROM_REPLIES_DUE`] commands, where one command at a time keeps its
+//! latency; a batch that says what it needs may ask for all but the oldest
+//! (below); and a connection read with blocking `recv` calls never asks for
+//! more than half of what is sure to come, because of how Linux wakes such
+//! a call ([`ReadLowWater::for_blocking_reads`]). A peer that sends
+//! something shorter than a reply is broken anyway; its bytes are read once
+//! the mark is reached, the connection closes, or the reply timeout fails
+//! the call.
 //!
 //! Nor may it ask for more than the server can send before it hears back
 //! from the client. After a quiet spell the server's TCP restarts from a
@@ -148,6 +152,8 @@ pub struct ReadLowWater {
     /// Replies a batch needs before it can act again, for the next read
     /// only: see [`ReadLowWater::want_replies`].
     wanted: Option<usize>,
+    /// The reads block in `recv`: see [`ReadLowWater::for_blocking_reads`].
+    blocking_reads: bool,
 }
 
 impl Default for ReadLowWater {
@@ -155,11 +161,51 @@ impl Default for ReadLowWater {
         Self {
             bytes: 1,
             wanted: None,
+            blocking_reads: false,
         }
     }
 }
 
 impl ReadLowWater {
+    /// The mark of a connection read with blocking `recv` calls rather than
+    /// after readiness: it never asks for more than half the bytes the
+    /// replies due are sure to bring.
+    ///
+    /// A blocking `recv` on Linux that finds fewer bytes than the mark
+    /// takes them, then sleeps until as many bytes *more* than the mark are
+    /// queued: the wake-up compares the mark with what arrived since, not
+    /// with what the call holds. So if some replies are in before the call,
+    /// the call needs the mark's worth from the rest, and a mark above half
+    /// of what is coming can sleep until the read timeout with every reply
+    /// in (five 60 KB puts due, a mark of four `put` replies, two replies
+    /// in before the call: three left, 39 bytes, against 40). At half, the
+    /// bytes in before the call are below the mark, so those still to come
+    /// reach it. A readiness wait (`epoll`, `poll`) compares the whole
+    /// queue with the mark and has no such limit.
+    ///
+    /// ```
+    /// use beanstalk_proto::{cmd::Put, read_low_water::ReadLowWater, Connection, PutOptions, WriteBuf};
+    ///
+    /// let (mut conn, mut out) = (Connection::default(), WriteBuf::new());
+    /// let put = Put::new(vec![b'x'; 60_000], PutOptions::default())?;
+    /// for _ in 0..5 {
+    ///     conn.send(&put, &mut out)?;
+    /// }
+    /// let mut readiness = ReadLowWater::default();
+    /// readiness.want_replies(Some(5));
+    /// assert_eq!(readiness.next_for(&conn), Some(40), "four replies after the first");
+    /// let mut blocking = ReadLowWater::for_blocking_reads();
+    /// blocking.want_replies(Some(5));
+    /// assert_eq!(blocking.next_for(&conn), Some(20), "half of those");
+    /// # Ok::<(), beanstalk_proto::CommandError>(())
+    /// ```
+    pub fn for_blocking_reads() -> Self {
+        Self {
+            blocking_reads: true,
+            ..Self::default()
+        }
+    }
+
     /// The mark as last set: a read wakes once this many bytes are in.
     pub fn bytes(&self) -> usize {
         self.bytes
@@ -259,23 +305,25 @@ impl ReadLowWater {
     /// # Ok::<(), beanstalk_proto::CommandError>(())
     /// ```
     pub fn next_for(&mut self, conn: &Connection) -> Option<usize> {
-        match self.wanted.take() {
-            Some(wanted) => {
-                let due = conn.short_replies_due(MOST_REPLIES_AWAITED + 1);
-                let replies = wanted.min(due.saturating_sub(1)).min(MOST_REPLIES_AWAITED);
-                self.apply(conn.least_reply_bytes(replies).max(1))
-            }
+        // Enough to see FROM_REPLIES_DUE, and for blocking reads twice the
+        // most replies awaited after the first.
+        let due = conn.short_replies_due(FROM_REPLIES_DUE.max(2 * MOST_REPLIES_AWAITED + 1));
+        let replies = match self.wanted.take() {
+            Some(wanted) => wanted.min(due.saturating_sub(1)).min(MOST_REPLIES_AWAITED),
             None => {
-                let due = conn.short_replies_due(FROM_REPLIES_DUE.max(2 * MOST_REPLIES_AWAITED));
                 let from = if conn.bytes_in_flight() >= LARGE_BYTES_IN_FLIGHT {
                     FROM_LARGE_REPLIES_DUE
                 } else {
                     FROM_REPLIES_DUE
                 };
-                let replies = Self::replies_awaited(due, from);
-                self.apply(conn.least_reply_bytes(replies).max(1))
+                Self::replies_awaited(due, from)
             }
+        };
+        let mut bytes = conn.least_reply_bytes(replies);
+        if self.blocking_reads {
+            bytes = bytes.min(conn.least_reply_bytes(due.saturating_sub(1)) / 2);
         }
+        self.apply(bytes.max(1))
     }
 
     /// Forgets the mark: applying it failed, or the connection has a new
@@ -552,6 +600,33 @@ mod tests {
         assert_eq!(mark.next_for(&conn), Some(8 + 9 + 10));
         mark.want_replies(Some(2));
         assert_eq!(mark.next_for(&conn), Some(8 + 9));
+    }
+
+    /// For blocking reads, whatever the rule, the mark is at most half the
+    /// bytes the replies after the first must bring, so the bytes still
+    /// to come after a read took some reach it (see `for_blocking_reads`).
+    #[test]
+    fn blocking_reads_ask_for_half_of_what_is_sure_to_come() {
+        for due in 0..40 {
+            for conn in [puts_in_flight(due), large_puts_in_flight(due)] {
+                let sure = conn.least_reply_bytes(due.saturating_sub(1));
+                for wanted in [None, Some(1), Some(2), Some(3), Some(5), Some(40)] {
+                    let mut mark = ReadLowWater::for_blocking_reads();
+                    mark.want_replies(wanted);
+                    let bytes = mark.next_for(&conn).unwrap_or(mark.bytes());
+                    assert!(bytes <= (sure / 2).max(1), "{due} due, {wanted:?}: {bytes}");
+                    // A readiness wait may ask for all of it.
+                    let mut mark = ReadLowWater::default();
+                    mark.want_replies(wanted);
+                    let bytes = mark.next_for(&conn).unwrap_or(mark.bytes());
+                    assert!(bytes <= sure.max(1), "{due} due, {wanted:?}: {bytes}");
+                }
+            }
+        }
+        // Five large puts at the end of a batch: 20 bytes, not 40.
+        let mut mark = ReadLowWater::for_blocking_reads();
+        mark.want_replies(Some(5));
+        assert_eq!(mark.next_for(&large_puts_in_flight(5)), Some(2 * PUT_REPLY));
     }
 
     #[test]
