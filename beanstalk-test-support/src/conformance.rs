@@ -91,6 +91,18 @@ async fn connect_with<A: Adapter>(url: &str, settings: Settings) -> A::Client {
     }
 }
 
+/// A private server, a proxy that forwards its replies a byte per write,
+/// and a client connected through the proxy (which must outlive it).
+async fn behind_one_byte_replies<A: Adapter>() -> (Server, FaultProxy, A::Client) {
+    let server = Server::start();
+    let proxy = FaultProxy::start(
+        &server.addr(),
+        FaultPlan::new().one_byte_chunks(Direction::Downstream),
+    );
+    let client = connect::<A>(&proxy.url()).await;
+    (server, proxy, client)
+}
+
 fn opts() -> PutOptions {
     PutOptions::default()
 }
@@ -500,12 +512,7 @@ pub async fn pipelined_puts<A: Adapter>() {
 /// ends well within the read timeout, in order and intact.
 pub async fn pipelined_large_puts<A: Adapter>() {
     const BODY: usize = 60_000;
-    let server = Server::start();
-    let proxy = FaultProxy::start(
-        &server.addr(),
-        FaultPlan::new().one_byte_chunks(Direction::Downstream),
-    );
-    let mut client = connect::<A>(&proxy.url()).await;
+    let (server, _proxy, mut client) = behind_one_byte_replies::<A>().await;
     let mut last = None;
     // 1 to 12 puts: short of the window, the window itself, and refills of it.
     for count in 1..=12usize {
@@ -542,12 +549,7 @@ pub async fn pipelined_large_puts<A: Adapter>() {
 /// one that is not coming, down to the last reply and a small put after.
 pub async fn hand_made_pipeline_of_large_puts<A: Adapter>() {
     const BODY: usize = 60_000;
-    let server = Server::start();
-    let proxy = FaultProxy::start(
-        &server.addr(),
-        FaultPlan::new().one_byte_chunks(Direction::Downstream),
-    );
-    let mut client = connect::<A>(&proxy.url()).await;
+    let (server, _proxy, mut client) = behind_one_byte_replies::<A>().await;
     for count in [4usize, 5, 8] {
         let started = Instant::now();
         let mut tokens = Vec::new();
@@ -578,12 +580,7 @@ pub async fn hand_made_pipeline_of_large_puts<A: Adapter>() {
 pub async fn sliding_window_pipeline<A: Adapter>() {
     const JOBS: usize = 500;
     const WINDOW: usize = 16;
-    let server = Server::start();
-    let proxy = FaultProxy::start(
-        &server.addr(),
-        FaultPlan::new().one_byte_chunks(Direction::Downstream),
-    );
-    let mut client = connect::<A>(&proxy.url()).await;
+    let (server, _proxy, mut client) = behind_one_byte_replies::<A>().await;
     client.use_tube("window").await.unwrap();
     client.watch("window").await.unwrap();
     client.ignore("default").await.unwrap();
@@ -689,12 +686,7 @@ pub async fn replies_ahead_of_a_waiting_reserve_are_not_held_back<A: Adapter>() 
 
 /// Replies delivered one byte at a time give the same results.
 pub async fn one_byte_chunks<A: Adapter>() {
-    let server = Server::start();
-    let proxy = FaultProxy::start(
-        &server.addr(),
-        FaultPlan::new().one_byte_chunks(Direction::Downstream),
-    );
-    let mut client = connect::<A>(&proxy.url()).await;
+    let (_server, _proxy, mut client) = behind_one_byte_replies::<A>().await;
     let id = client.put(&b"drip fed"[..], opts()).await.unwrap().id;
     let job = client.reserve().await.unwrap();
     assert_eq!((job.id, &job.body[..]), (id, &b"drip fed"[..]));
