@@ -92,7 +92,8 @@ async fn connect_with<A: Adapter>(url: &str, settings: Settings) -> A::Client {
 }
 
 /// A private server, a proxy that forwards its replies a byte per write,
-/// and a client connected through the proxy (which must outlive it).
+/// and a client connected through the proxy. Keep the proxy bound for as
+/// long as the client is used: dropping it closes the connection.
 async fn behind_one_byte_replies<A: Adapter>() -> (Server, FaultProxy, A::Client) {
     let server = Server::start();
     let proxy = FaultProxy::start(
