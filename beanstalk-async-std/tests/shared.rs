@@ -3,6 +3,8 @@
 //! every call in flight.
 #![cfg(feature = "smol")]
 
+mod shared_adapter;
+
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,8 +13,8 @@ use std::time::{Duration, Instant};
 use beanstalk_async_std::{
     AsyncCommands, CommandError, Error, Options, PutOptions, SharedClient, Tube,
 };
-use beanstalk_test_support::shared_suite::SharedAdapter;
 use beanstalk_test_support::{Direction, FakePeer, FaultPlan, FaultProxy, Server};
+use shared_adapter::Shared;
 use smol::{Executor, Timer};
 
 /// Runs `test` on an executor served by four threads, so handles really are
@@ -29,20 +31,6 @@ fn on_threads<T: Send>(test: impl FnOnce(Arc<Executor<'static>>) -> T) -> T {
         drop(stop);
         result
     })
-}
-
-struct Shared;
-
-impl SharedAdapter for Shared {
-    type Handle = SharedClient;
-
-    fn connect_with(
-        address: &str,
-        options: Options,
-    ) -> impl Future<Output = Result<SharedClient, Error>> + Send {
-        let address = address.to_owned();
-        async move { SharedClient::connect_with(&address, options).await }
-    }
 }
 
 beanstalk_test_support::shared_suite!(Shared, smol::block_on);

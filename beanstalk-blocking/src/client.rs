@@ -8,7 +8,8 @@ use bytes::{Buf, BytesMut};
 use proto::batch::Run;
 use proto::options::checked_timeout;
 use proto::read_low_water::ReadLowWater;
-use proto::read_scratch::{MIN_READ, ReadScratch};
+use proto::read_scratch::ReadScratch;
+use proto::read_size::MIN_READ;
 use proto::{
     Connection, Endpoint, Error, Execute, Options, ProtocolError, Request, Response, Session,
     Token, WriteBuf,

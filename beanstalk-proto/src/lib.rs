@@ -92,6 +92,7 @@ pub mod options;
 pub mod read_low_water;
 #[cfg(feature = "std")]
 pub mod read_scratch;
+pub mod read_size;
 pub mod reconnect;
 pub mod reconnecting;
 pub mod replay;

@@ -13,12 +13,10 @@ use std::io;
 
 use bytes::BytesMut;
 
-/// Reads ask for at least this much.
-pub const MIN_READ: usize = 4 * 1024;
+use crate::read_size::ReadSize;
 
-/// An initialised buffer for reads, and how much the next read asks for:
-/// more while reads fill it (a pipeline's replies), less once they don't,
-/// so an idle client keeps a small footprint.
+/// An initialised buffer for reads, and how much the next read asks for
+/// (a [`ReadSize`]), so an idle client keeps a small footprint.
 ///
 /// ```
 /// use std::task::Poll;
@@ -36,19 +34,16 @@ pub const MIN_READ: usize = 4 * 1024;
 #[derive(Debug, Clone)]
 pub struct ReadScratch {
     buf: Vec<u8>,
-    /// How much the next read asks for.
-    size: usize,
-    max: usize,
+    size: ReadSize,
 }
 
 impl ReadScratch {
     /// A scratch whose reads grow up to `max` bytes (at least
-    /// [`MIN_READ`]).
+    /// [`MIN_READ`](crate::read_size::MIN_READ)).
     pub fn new(max: usize) -> Self {
         Self {
             buf: Vec::new(),
-            size: MIN_READ,
-            max: max.max(MIN_READ),
+            size: ReadSize::new(max),
         }
     }
 
@@ -61,10 +56,11 @@ impl ReadScratch {
         rbuf: &mut BytesMut,
         read: impl FnOnce(&mut [u8]) -> Poll<io::Result<usize>>,
     ) -> Poll<io::Result<usize>> {
-        if self.buf.len() < self.size {
-            self.buf.resize(self.size, 0);
+        let size = self.size.get();
+        if self.buf.len() < size {
+            self.buf.resize(size, 0);
         }
-        let room = self.buf.get_mut(..self.size).unwrap_or_default();
+        let room = self.buf.get_mut(..size).unwrap_or_default();
         let n = match read(room) {
             Poll::Ready(Ok(n)) => n,
             other => return other,
@@ -76,11 +72,7 @@ impl ReadScratch {
             )));
         };
         rbuf.extend_from_slice(read);
-        self.size = if n >= self.size {
-            (n * 2).min(self.max)
-        } else {
-            MIN_READ.max(self.size / 2)
-        };
+        self.size.record(n);
         Poll::Ready(Ok(n))
     }
 }

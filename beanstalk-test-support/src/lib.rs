@@ -22,6 +22,8 @@
 //! * [`shared_suite`](mod@shared_suite) checks the async adapters' shared
 //!   handles where their driver reads replies in batches, expanded by
 //!   [`shared_suite!`](macro@shared_suite).
+//! * [`large_allocations`] counts a test binary's large allocations, for
+//!   tests about how a driver sizes its buffers.
 //!
 //! Tests never share state: every fixture picks its own port or directory and
 //! cleans up in `Drop`, even while a failing test unwinds.
@@ -49,6 +51,7 @@ compile_error!(
 use std::future::Future;
 
 pub mod conformance;
+pub mod large_allocations;
 mod proxy;
 mod server;
 pub mod shared_suite;

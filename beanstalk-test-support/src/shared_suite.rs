@@ -181,6 +181,57 @@ pub async fn large_puts_from_a_few_callers_are_never_held_back<A: SharedAdapter>
     );
 }
 
+/// Callers that keep their reserved job while they delete it: each job's
+/// body is a slice of the driver's read buffer, so that buffer cannot be
+/// reused while any caller holds one, and each read allocates another. A
+/// driver that reserves a fixed 64 KiB before every read then allocates
+/// 64 KiB per read (about a thousand here); reads sized by what arrives
+/// keep those allocations small. Counted with
+/// [`LargeAllocationCounter`](crate::large_allocations::LargeAllocationCounter),
+/// which the test binary must install as its global allocator (and hold no
+/// other test, since every allocation of the process counts).
+pub async fn callers_holding_jobs_do_not_make_every_read_allocate<A: SharedAdapter>() {
+    const JOBS: usize = 4_000;
+    let server = Server::start();
+    let client = connect::<A>(&server.url(), Duration::from_secs(5)).await;
+    let putters = (0..CALLERS).map(|caller| {
+        let mut handle = client.clone();
+        async move {
+            for put in (caller..JOBS).step_by(CALLERS) {
+                let body = format!("{put:0>100}");
+                handle.put(body, PutOptions::default()).await.unwrap();
+            }
+        }
+    });
+    all(putters.collect()).await;
+    let before = crate::large_allocations::large_allocations();
+    let workers = (0..CALLERS).map(|_| {
+        let mut handle = client.clone();
+        async move {
+            let mut done = 0;
+            loop {
+                match handle.reserve_with_timeout(0).await {
+                    Ok(job) => {
+                        handle.delete(job.id).await.unwrap();
+                        assert_eq!(job.body.len(), 100);
+                        done += 1;
+                    }
+                    Err(Error::TimedOut) => return done,
+                    Err(error) => panic!("{error}"),
+                }
+            }
+        }
+    });
+    let done: usize = all(workers.collect()).await.into_iter().sum();
+    let large = crate::large_allocations::large_allocations() - before;
+    assert_eq!(done, JOBS);
+    assert!(
+        large <= 4,
+        "{large} allocations of {} bytes or more for {JOBS} jobs",
+        crate::large_allocations::LARGE
+    );
+}
+
 /// Expands the shared-handle suite into one `#[test]` per scenario, for a
 /// [`SharedAdapter`] and a runtime's `block_on`:
 ///

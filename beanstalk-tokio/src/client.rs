@@ -7,6 +7,7 @@ use bytes::{Buf, BytesMut};
 use proto::batch::Run;
 use proto::options::checked_timeout;
 use proto::read_low_water::ReadLowWater;
+use proto::read_size::{MIN_READ, ReadSize};
 use proto::{
     AsyncExecute, CommandError, Connection, Endpoint, Error, Options, ProtocolError, Request,
     Response, Session, Token, WriteBuf,
@@ -18,7 +19,6 @@ use crate::watchdog::{Watchdog, deadline_after};
 
 /// Reads ask for at least this much room, and for more while replies are
 /// large.
-const MIN_READ: usize = 4 * 1024;
 const MAX_READ: usize = 256 * 1024;
 
 /// A beanstalkd connection owned by one task.
@@ -64,7 +64,8 @@ pub struct Client {
     wbuf: WriteBuf,
     options: Options,
     endpoint: Endpoint,
-    read_size: usize,
+    /// How much the next read reserves in `rbuf` and asks for.
+    read_size: ReadSize,
     /// The socket's receive low-water mark: with many replies due, a read
     /// waits for a batch of them instead of waking per reply.
     low_water: ReadLowWater,
@@ -101,7 +102,7 @@ impl Client {
             wbuf: WriteBuf::new(),
             options,
             endpoint: endpoint.clone(),
-            read_size: MIN_READ,
+            read_size: ReadSize::new(MAX_READ),
             low_water: ReadLowWater::default(),
             watchdog: Watchdog::new(),
         })
@@ -395,7 +396,7 @@ impl Client {
                     return Err(self.fail_io(error));
                 }
             }
-            self.rbuf.reserve(self.read_size);
+            self.rbuf.reserve(self.read_size.get());
             let reading = io.read_buf(&mut self.rbuf);
             let Some(read) = self.watchdog.until(at.map(|(at, _)| at), reading).await else {
                 let limit = at.map(|(_, limit)| limit).unwrap_or_default();
@@ -409,13 +410,7 @@ impl Client {
                         Ok(()) => CommandError::Closed.into(),
                     });
                 }
-                Ok(n) => {
-                    self.read_size = if n >= self.read_size {
-                        (n * 2).min(MAX_READ)
-                    } else {
-                        MIN_READ.max(self.read_size / 2)
-                    };
-                }
+                Ok(n) => self.read_size.record(n),
                 Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(error) => return Err(self.fail_io(error)),
             }

@@ -9,6 +9,7 @@ use bytes::{Buf, BytesMut};
 use proto::mux::{Mux, ReplySlot, ReplyTicket};
 use proto::options::checked_timeout;
 use proto::read_low_water::ReadLowWater;
+use proto::read_size::{MIN_READ, ReadSize};
 use proto::reply_watch::ReplyWatch;
 use proto::{AsyncExecute, Endpoint, Error, Options, ProtocolError, Request, Tube, WriteBuf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,7 +19,9 @@ use tokio::time::Instant;
 use crate::stream::{ReadSide, Stream, WriteSide};
 use crate::watchdog::{Watchdog, deadline_after};
 
-const READ_SIZE: usize = 64 * 1024;
+/// The largest read: as many replies as a pipeline of small commands
+/// brings in one wake-up.
+const MAX_READ: usize = 64 * 1024;
 
 /// A cheap, cloneable handle to one connection that many tasks use at once.
 ///
@@ -306,7 +309,11 @@ impl Shared {
 async fn drive(shared: Arc<Shared>, mut stream: Stream) {
     let (mut reader, mut writer) = stream.split();
     let mut low_water = ReadLowWater::default();
-    let mut rbuf = BytesMut::with_capacity(READ_SIZE);
+    // Reads follow what arrives (see `proto::read_size`): callers hold
+    // slices of this buffer as job bodies, and a fixed large reserve would
+    // allocate that much afresh for every read while they do.
+    let mut rbuf = BytesMut::with_capacity(MIN_READ);
+    let mut read_size = ReadSize::new(MAX_READ);
     let mut out = WriteBuf::new();
     let options = shared.options;
     let mut replies = ReplyWatch::<Instant>::default();
@@ -361,14 +368,15 @@ async fn drive(shared: Arc<Shared>, mut stream: Stream) {
             .flatten()
             .min();
         tokio::select! {
-            read = read_some(&mut reader, &mut rbuf) => {
+            read = read_some(&mut reader, &mut rbuf, read_size.get()) => {
                 let mut mux = shared.lock();
                 match read {
                     Ok(0) => {
                         mux.end_of_stream(&rbuf, ReplyTicket::deliver);
                         break;
                     }
-                    Ok(_) => {
+                    Ok(n) => {
+                        read_size.record(n);
                         if mux.dispatch(&mut rbuf, ReplyTicket::deliver).is_err() {
                             break;
                         }
@@ -411,8 +419,12 @@ async fn drive(shared: Arc<Shared>, mut stream: Stream) {
     }
 }
 
-async fn read_some(reader: &mut ReadSide<'_>, rbuf: &mut BytesMut) -> std::io::Result<usize> {
-    rbuf.reserve(READ_SIZE);
+async fn read_some(
+    reader: &mut ReadSide<'_>,
+    rbuf: &mut BytesMut,
+    size: usize,
+) -> std::io::Result<usize> {
+    rbuf.reserve(size);
     reader.read_buf(rbuf).await
 }
 

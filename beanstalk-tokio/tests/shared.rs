@@ -1,32 +1,13 @@
 //! Many tasks on one shared connection.
 
+mod shared_adapter;
+
 use std::time::Duration;
 
-use beanstalk_test_support::shared_suite::SharedAdapter;
 use beanstalk_test_support::{FaultPlan, FaultProxy, Server};
 use beanstalk_tokio::{AsyncCommands, CommandError, Error, Options, PutOptions, SharedClient};
 
-struct Shared;
-
-impl SharedAdapter for Shared {
-    type Handle = SharedClient;
-
-    fn connect_with(
-        address: &str,
-        options: Options,
-    ) -> impl Future<Output = Result<SharedClient, Error>> + Send {
-        let address = address.to_owned();
-        async move { SharedClient::connect_with(&address, options).await }
-    }
-}
-
-fn block_on<F: Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-        .block_on(future)
-}
+use shared_adapter::{Shared, block_on};
 
 beanstalk_test_support::shared_suite!(Shared, block_on);
 
