@@ -105,7 +105,7 @@
 //! waits for ten replies sleeps long enough to halt, where one that waits
 //! for a reply or two is woken before it does. 100,000 pipelined puts:
 //! 7,000 such interrupts with the mark at ten replies, 3,000 at two, and
-//! throughput 4-9% higher; but same-core, where the mark spares the shared
+//! runs 1-11% shorter; but same-core, where the mark spares the shared
 //! CPU a context switch per reply, 4-23% lower. The mark stays at ten.
 //!
 //! [`CommandKind::has_short_reply`]: crate::cmd::CommandKind::has_short_reply
