@@ -18,7 +18,7 @@ use proto::{
 use proto::read_low_water::ReadLowWater;
 use proto::read_scratch::ReadScratch;
 
-use crate::io::{MAX_READ, Watchdog, deadline_after, poll_read_into, poll_send};
+use crate::io::{MAX_READ, UpdateLowWater, Watchdog, deadline_after, poll_read_into, poll_send};
 use crate::stream::DefaultStream;
 
 /// A beanstalkd connection owned by one task.
@@ -79,7 +79,7 @@ pub struct Client<S = DefaultStream> {
     /// waits for a batch of them instead of waking per reply.
     low_water: ReadLowWater,
     /// Sets that mark; only the connect helpers' sockets have one.
-    set_low_water: Option<fn(&S, usize) -> io::Result<()>>,
+    update_low_water: Option<UpdateLowWater<S>>,
 }
 
 #[cfg(any(feature = "smol", feature = "async-std"))]
@@ -136,7 +136,7 @@ impl Client<DefaultStream> {
         let stream = DefaultStream::connect(endpoint, options.connect_timeout).await?;
         let mut client = Self::from_stream(stream, options);
         client.endpoint = Some(endpoint.clone());
-        client.set_low_water = Some(DefaultStream::set_read_low_water);
+        client.update_low_water = Some(DefaultStream::update_read_low_water);
         Ok(client)
     }
 
@@ -208,7 +208,7 @@ where
             endpoint: None,
             last_read: Instant::now(),
             low_water: ReadLowWater::default(),
-            set_low_water: None,
+            update_low_water: None,
         }
     }
 
@@ -221,7 +221,7 @@ where
         let session = self.conn.session().clone();
         let mut fresh = Self::from_stream(stream, self.options);
         fresh.endpoint = self.endpoint.clone();
-        fresh.set_low_water = self.set_low_water;
+        fresh.update_low_water = self.update_low_water;
         fresh.restore(&session).await?;
         *self = fresh;
         Ok(())
@@ -492,13 +492,11 @@ where
                 return Err(self.conn.closed_error().into());
             };
             // Everything is written (see the callers), so every command in flight is due.
-            if let Some(set) = self.set_low_water {
-                if let Some(bytes) = self.low_water.next_for(&self.conn) {
-                    if let Err(error) = set(io, bytes) {
-                        // A socket left asking for more than will come would
-                        // stall until the timeout: give it up now instead.
-                        return Err(self.fail_io(error));
-                    }
+            if let Some(update) = self.update_low_water {
+                if let Err(error) = update(io, &mut self.low_water, &self.conn) {
+                    // A socket left asking for more than will come would
+                    // stall until the timeout: give it up now instead.
+                    return Err(self.fail_io(error));
                 }
             }
             let (scratch, rbuf) = (&mut self.scratch, &mut self.rbuf);

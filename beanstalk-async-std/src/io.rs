@@ -12,12 +12,19 @@ use std::time::{Duration, Instant};
 use async_io::Timer;
 use bytes::{Buf, BytesMut};
 use futures_io::{AsyncRead, AsyncWrite};
-use proto::WriteBuf;
+use proto::read_low_water::ReadLowWater;
 use proto::read_scratch::ReadScratch;
+use proto::{Connection, WriteBuf};
 
 /// The most one read asks for, while replies arrive faster than they are
 /// read.
 pub(crate) const MAX_READ: usize = 64 * 1024;
+
+/// Sets a stream's receive low-water mark before a read
+/// ([`proto::read_low_water::update_on`]): only the connect helpers'
+/// sockets have one, since a caller's stream (TLS, a tunnel) may not be a
+/// socket.
+pub(crate) type UpdateLowWater<S> = fn(&S, &mut ReadLowWater, &Connection) -> io::Result<()>;
 
 /// How many chunks of the write buffer go into one vectored write: a
 /// pipeline of small commands is one chunk, a large body adds two.

@@ -20,7 +20,7 @@ use proto::{AsyncExecute, Endpoint, Error, Options, ProtocolError, Request, Tube
 use proto::read_low_water::ReadLowWater;
 use proto::read_scratch::ReadScratch;
 
-use crate::io::{MAX_READ, Watchdog, deadline_after, poll_send};
+use crate::io::{MAX_READ, UpdateLowWater, Watchdog, deadline_after, poll_send};
 use crate::readiness::ReadReadiness;
 
 /// How many rounds of reading and writing the driver does in one poll
@@ -176,7 +176,7 @@ impl SharedClient {
         let stream =
             crate::stream::DefaultStream::connect(endpoint, options.connect_timeout).await?;
         let (client, mut driver) = Self::build(stream, options, Some(endpoint.clone()));
-        driver.set_low_water = Some(crate::stream::DefaultStream::set_read_low_water);
+        driver.update_low_water = Some(crate::stream::DefaultStream::update_read_low_water);
         crate::runtime::Runtime::current().spawn(driver);
         Ok(client)
     }
@@ -245,7 +245,7 @@ impl SharedClient {
             replies: ReplyWatch::default(),
             reply_timer: Watchdog::default(),
             low_water: ReadLowWater::default(),
-            set_low_water: None,
+            update_low_water: None,
         };
         let client = Self {
             handle: Arc::new(Handle(shared)),
@@ -447,7 +447,7 @@ pub struct Driver<S> {
     low_water: ReadLowWater,
     /// Sets the mark on the stream: only for the connect helpers' sockets,
     /// since a caller's stream (TLS, a tunnel) may not be a socket.
-    set_low_water: Option<fn(&S, usize) -> io::Result<()>>,
+    update_low_water: Option<UpdateLowWater<S>>,
 }
 
 impl<S> fmt::Debug for Driver<S> {
@@ -562,14 +562,12 @@ where
                 // are written below, and only a server that stopped
                 // reading could hold their replies back, which the
                 // write timeout catches.
-                if let Some(set) = self.set_low_water {
-                    if let Some(bytes) = self.low_water.next_for(inner.mux.connection()) {
-                        if let Err(error) = set(io, bytes) {
-                            // A socket left asking for more than will
-                            // come would stall until the timeout.
-                            inner.fail(ProtocolError::Abandoned, Some(Error::Io(error)));
-                            return Round::Finished;
-                        }
+                if let Some(update) = self.update_low_water {
+                    if let Err(error) = update(io, &mut self.low_water, inner.mux.connection()) {
+                        // A socket left asking for more than will
+                        // come would stall until the timeout.
+                        inner.fail(ProtocolError::Abandoned, Some(Error::Io(error)));
+                        return Round::Finished;
                     }
                 }
                 if !inner

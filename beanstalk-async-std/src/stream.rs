@@ -32,7 +32,8 @@ mod connect {
     use std::time::Duration;
 
     use futures_io::{AsyncRead, AsyncWrite};
-    use proto::Endpoint;
+    use proto::read_low_water::ReadLowWater;
+    use proto::{Connection, Endpoint};
 
     use super::{DefaultStream, Socket};
     use crate::io::{deadline_after, until};
@@ -157,10 +158,15 @@ mod connect {
             }
         }
 
-        /// Sets the receive low-water mark: how many bytes must be in
-        /// before a read wakes (see [`proto::read_low_water`]).
-        pub(crate) fn set_read_low_water(&self, bytes: usize) -> io::Result<()> {
-            each_socket!(&self.0, s => proto::read_low_water::set_on(s, bytes))
+        /// Sets the receive low-water mark the commands in flight on
+        /// `conn` call for: how many bytes must be in before a read wakes
+        /// (see [`proto::read_low_water::update_on`]).
+        pub(crate) fn update_read_low_water(
+            &self,
+            mark: &mut ReadLowWater,
+            conn: &Connection,
+        ) -> io::Result<()> {
+            each_socket!(&self.0, s => proto::read_low_water::update_on(s, mark, conn))
         }
 
         /// Without Unix sockets' peek, the break is found by the command.

@@ -340,12 +340,13 @@ impl Client {
                 }
             };
             // Everything is written (see the callers), so every command in flight is due.
-            if let Some(bytes) = self.low_water.next_for(&self.conn) {
-                if let Err(error) = self.stream.set_read_low_water(bytes) {
-                    // A socket left asking for more than will come would
-                    // stall until the timeout: give it up now instead.
-                    return Err(self.fail_io(error, Duration::ZERO));
-                }
+            if let Err(error) = self
+                .stream
+                .update_read_low_water(&mut self.low_water, &self.conn)
+            {
+                // A socket left asking for more than will come would
+                // stall until the timeout: give it up now instead.
+                return Err(self.fail_io(error, Duration::ZERO));
             }
             self.fill(remaining, deadline.flatten())?;
         }

@@ -6,7 +6,8 @@ use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use proto::Endpoint;
+use proto::read_low_water::ReadLowWater;
+use proto::{Connection, Endpoint};
 
 /// How often an idle TCP connection is probed, so a dead peer or a dropped
 /// NAT entry is noticed even while a `reserve` waits for hours.
@@ -64,13 +65,18 @@ impl Stream {
         }
     }
 
-    /// Sets the receive low-water mark: how many bytes must be in before
-    /// a read returns (see [`proto::read_low_water`]).
-    pub(crate) fn set_read_low_water(&self, bytes: usize) -> io::Result<()> {
+    /// Sets the receive low-water mark the commands in flight on `conn`
+    /// call for: how many bytes must be in before a read returns (see
+    /// [`proto::read_low_water::update_on`]).
+    pub(crate) fn update_read_low_water(
+        &self,
+        mark: &mut ReadLowWater,
+        conn: &Connection,
+    ) -> io::Result<()> {
         match self {
-            Self::Tcp(s) => proto::read_low_water::set_on(s, bytes),
+            Self::Tcp(s) => proto::read_low_water::update_on(s, mark, conn),
             #[cfg(unix)]
-            Self::Unix(s) => proto::read_low_water::set_on(s, bytes),
+            Self::Unix(s) => proto::read_low_water::update_on(s, mark, conn),
         }
     }
 

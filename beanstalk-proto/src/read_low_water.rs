@@ -99,14 +99,22 @@
 //! CPU per put fell by a quarter to a third at the same throughput;
 //! same-core their CPU fell and their throughput dropped 4-10%.
 //!
-//! Cross-core on a virtual machine whose idle CPUs halt at once, the mark
-//! costs the server too: waking a halted CPU costs the waker an interrupt
-//! through the host (about 10 µs of its CPU there), and a client that
-//! waits for ten replies sleeps long enough to halt, where one that waits
-//! for a reply or two is woken before it does. 100,000 pipelined puts:
-//! 7,000 such interrupts with the mark at ten replies, 3,000 at two, and
-//! runs 1-11% shorter; but same-core, where the mark spares the shared
-//! CPU a context switch per reply, 4-23% lower. The mark stays at ten.
+//! Where the replies come from changes the best mark. They wake the
+//! client from the CPU that delivers them (on loopback, the server's). On
+//! the client's own CPU, each wake-up is a context switch the shared CPU
+//! pays for, and ten replies a wake-up saves most of them. From another
+//! CPU it costs that CPU more if the client's CPU has gone idle and
+//! halted: on a virtual machine whose idle CPUs halt at once, waking one
+//! costs the waker an interrupt through the host, about 10 µs of its CPU,
+//! and a client that waits for ten replies sleeps long enough to halt,
+//! where one that waits for a reply or two is woken before it does.
+//! 100,000 pipelined puts, server and client on two CPUs: 7,000 such
+//! interrupts with ten replies a read, 3,000 with two, and runs 1-11%
+//! shorter; on one CPU, two replies a read made runs 4-23% longer. So a
+//! driver looks every [`CPU_CHECK_EVERY`] reads at which CPU its replies
+//! come from ([`replies_from_another_cpu`]) and tells the mark
+//! ([`ReadLowWater::set_replies_from_another_cpu`]): from another CPU a
+//! read waits for at most [`MOST_REPLIES_AWAITED_ACROSS_CPUS`] replies.
 //!
 //! [`CommandKind::has_short_reply`]: crate::cmd::CommandKind::has_short_reply
 //! [`CommandKind::shortest_reply`]: crate::cmd::CommandKind::shortest_reply
@@ -149,6 +157,15 @@ pub const FROM_LARGE_REPLIES_DUE: usize = 4;
 /// documentation).
 pub const MOST_REPLIES_AWAITED: usize = 10;
 
+/// The most replies a read waits for while they come from another CPU:
+/// few enough that the client is woken before its CPU halts (see the
+/// module documentation).
+pub const MOST_REPLIES_AWAITED_ACROSS_CPUS: usize = 2;
+
+/// Reads between two looks at which CPU the replies come from: the
+/// scheduler may move either side, and a look costs two syscalls.
+pub const CPU_CHECK_EVERY: u32 = 128;
+
 /// The receive low-water mark of one connection, as last set.
 ///
 /// A driver calls [`ReadLowWater::next`] before each read, with the
@@ -163,6 +180,10 @@ pub struct ReadLowWater {
     wanted: Option<usize>,
     /// The reads block in `recv`: see [`ReadLowWater::for_blocking_reads`].
     blocking_reads: bool,
+    /// The replies last came from another CPU than the reader's.
+    across_cpus: bool,
+    /// Reads left before the next look at where replies come from.
+    until_cpu_check: u32,
 }
 
 impl Default for ReadLowWater {
@@ -171,6 +192,8 @@ impl Default for ReadLowWater {
             bytes: 1,
             wanted: None,
             blocking_reads: false,
+            across_cpus: false,
+            until_cpu_check: 0,
         }
     }
 }
@@ -218,6 +241,61 @@ impl ReadLowWater {
     /// The mark as last set: a read wakes once this many bytes are in.
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Whether the driver should look where its replies come from
+    /// ([`replies_from_another_cpu`]) before this read and pass the answer
+    /// to [`ReadLowWater::set_replies_from_another_cpu`]: true for the first
+    /// read and then every [`CPU_CHECK_EVERY`] reads.
+    ///
+    /// ```
+    /// use beanstalk_proto::read_low_water::{ReadLowWater, CPU_CHECK_EVERY};
+    ///
+    /// let mut mark = ReadLowWater::default();
+    /// let looks = (0..2 * CPU_CHECK_EVERY).filter(|_| mark.cpu_check_due()).count();
+    /// assert_eq!(looks, 2);
+    /// ```
+    pub fn cpu_check_due(&mut self) -> bool {
+        if self.until_cpu_check == 0 {
+            self.until_cpu_check = CPU_CHECK_EVERY - 1;
+            true
+        } else {
+            self.until_cpu_check -= 1;
+            false
+        }
+    }
+
+    /// Records where the replies come from: `Some(true)` from another CPU
+    /// than the reader's, so reads wait for at most
+    /// [`MOST_REPLIES_AWAITED_ACROSS_CPUS`] replies; `Some(false)` from the
+    /// reader's own CPU, or `None` (not known), for up to
+    /// [`MOST_REPLIES_AWAITED`].
+    ///
+    /// ```
+    /// use beanstalk_proto::{cmd::Put, read_low_water::ReadLowWater, Connection, PutOptions, WriteBuf};
+    ///
+    /// let (mut conn, mut out) = (Connection::default(), WriteBuf::new());
+    /// let put = Put::new("x", PutOptions::default())?;
+    /// for _ in 0..100 {
+    ///     conn.send(&put, &mut out)?;
+    /// }
+    /// let mut mark = ReadLowWater::default();
+    /// assert_eq!(mark.next_for(&conn), Some(100), "ten replies to `put`");
+    /// mark.set_replies_from_another_cpu(Some(true));
+    /// assert_eq!(mark.next_for(&conn), Some(20), "two");
+    /// # Ok::<(), beanstalk_proto::CommandError>(())
+    /// ```
+    pub fn set_replies_from_another_cpu(&mut self, across: Option<bool>) {
+        self.across_cpus = across == Some(true);
+    }
+
+    /// The most replies a read waits for, given where they come from.
+    fn most_replies_awaited(&self) -> usize {
+        if self.across_cpus {
+            MOST_REPLIES_AWAITED_ACROSS_CPUS
+        } else {
+            MOST_REPLIES_AWAITED
+        }
     }
 
     /// The mark to set before the next read, when `replies_due` written
@@ -291,6 +369,10 @@ impl ReadLowWater {
     /// replies instead (at most [`MOST_REPLIES_AWAITED`]), and for one
     /// fewer than are due, since the first may be partly read already.
     ///
+    /// Replies from another CPU
+    /// ([`ReadLowWater::set_replies_from_another_cpu`]) are awaited by
+    /// [`MOST_REPLIES_AWAITED_ACROSS_CPUS`] at most.
+    ///
     /// Either way the replies awaited count as the shortest their commands
     /// can get ([`Connection::least_reply_bytes`]), so a read wakes early
     /// rather than late when replies are longer.
@@ -318,14 +400,16 @@ impl ReadLowWater {
         // most replies awaited after the first.
         let due = conn.short_replies_due(FROM_REPLIES_DUE.max(2 * MOST_REPLIES_AWAITED + 1));
         let replies = match self.wanted.take() {
-            Some(wanted) => wanted.min(due.saturating_sub(1)).min(MOST_REPLIES_AWAITED),
+            Some(wanted) => wanted
+                .min(due.saturating_sub(1))
+                .min(self.most_replies_awaited()),
             None => {
                 let from = if conn.bytes_in_flight() >= LARGE_BYTES_IN_FLIGHT {
                     FROM_LARGE_REPLIES_DUE
                 } else {
                     FROM_REPLIES_DUE
                 };
-                Self::replies_awaited(due, from)
+                Self::replies_awaited(due, from).min(self.most_replies_awaited())
             }
         };
         let mut bytes = conn.least_reply_bytes(replies);
@@ -341,6 +425,8 @@ impl ReadLowWater {
     pub fn reset(&mut self) {
         self.bytes = 1;
         self.wanted = None;
+        // A new socket: look where its replies come from at once.
+        self.until_cpu_check = 0;
     }
 
     /// The mark `replies_due` commands of any kind call for.
@@ -384,6 +470,90 @@ pub fn set_on(socket: &impl std::os::fd::AsFd, bytes: usize) -> std::io::Result<
     } else {
         Err(std::io::Error::last_os_error())
     }
+}
+
+/// Before a read of `socket`: looks where its replies come from when that
+/// is due ([`ReadLowWater::cpu_check_due`]), then sets the mark the
+/// commands in flight on `conn` call for ([`ReadLowWater::next_for`]),
+/// if it changed.
+///
+/// An error means the mark may not be what the reads need: a socket left
+/// asking for more than will come would stall until the timeout, so give
+/// the connection up.
+#[cfg(all(feature = "std", unix))]
+pub fn update_on(
+    socket: &impl std::os::fd::AsFd,
+    mark: &mut ReadLowWater,
+    conn: &Connection,
+) -> std::io::Result<()> {
+    if mark.cpu_check_due() {
+        mark.set_replies_from_another_cpu(replies_from_another_cpu(socket));
+    }
+    match mark.next_for(conn) {
+        Some(bytes) => set_on(socket, bytes),
+        None => Ok(()),
+    }
+}
+
+/// Without Unix descriptors the mark is left alone: reads wake per reply.
+#[cfg(all(feature = "std", not(unix)))]
+pub fn update_on<S>(
+    _socket: &S,
+    _mark: &mut ReadLowWater,
+    _conn: &Connection,
+) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Whether the bytes last received on `socket` were delivered by another
+/// CPU than the one running the caller (`SO_INCOMING_CPU` against
+/// `sched_getcpu`): on loopback, whether the server runs on another CPU.
+/// `None` where Linux does not say (nothing received yet, other systems,
+/// socket types that do not record it).
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use beanstalk_proto::read_low_water::replies_from_another_cpu;
+///
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+/// let (mut server, _) = listener.accept()?;
+/// server.write_all(b"INSERTED 1\r\n")?;
+/// client.read_exact(&mut [0; 12])?;
+/// // Written by this thread, most likely on this CPU.
+/// match replies_from_another_cpu(&client) {
+///     Some(true) => println!("from another CPU: wait for two replies at most"),
+///     Some(false) => println!("from this CPU: wait for up to ten"),
+///     None => println!("not known here"),
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[cfg(all(feature = "std", target_os = "linux"))]
+pub fn replies_from_another_cpu(socket: &impl std::os::fd::AsFd) -> Option<bool> {
+    use std::os::fd::AsRawFd;
+
+    let mut incoming: libc::c_int = -1;
+    let mut size = libc::socklen_t::try_from(size_of::<libc::c_int>()).ok()?;
+    // SAFETY: the descriptor is open for the duration of the borrow, and
+    // the option buffer is a live c_int whose size is passed with it.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_fd().as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_INCOMING_CPU,
+            (&raw mut incoming).cast(),
+            &mut size,
+        )
+    };
+    // SAFETY: no arguments; it reads the calling thread's CPU.
+    let mine = unsafe { libc::sched_getcpu() };
+    (rc == 0 && incoming >= 0 && mine >= 0).then_some(incoming != mine)
+}
+
+/// Other systems do not say which CPU delivered a socket's bytes.
+#[cfg(all(feature = "std", not(target_os = "linux")))]
+pub fn replies_from_another_cpu<S>(_socket: &S) -> Option<bool> {
+    None
 }
 
 /// Without Unix descriptors the mark is left alone: reads wake per reply.
@@ -645,5 +815,40 @@ mod tests {
         mark.reset();
         assert_eq!(mark.bytes(), 1);
         assert_eq!(mark.next(1000), Some(80), "set again");
+    }
+
+    #[test]
+    fn replies_from_another_cpu_are_awaited_two_at_most() {
+        let conn = puts_in_flight(1000);
+        let mut mark = ReadLowWater::default();
+        assert_eq!(mark.next_for(&conn), Some(MOST_REPLIES_AWAITED * PUT_REPLY));
+        mark.set_replies_from_another_cpu(Some(true));
+        assert_eq!(
+            mark.next_for(&conn),
+            Some(MOST_REPLIES_AWAITED_ACROSS_CPUS * PUT_REPLY)
+        );
+        // A batch's own wish is capped the same way.
+        mark.want_replies(Some(8));
+        assert_eq!(mark.next_for(&conn), None, "still two replies");
+        // Not known counts as the reader's own CPU.
+        mark.set_replies_from_another_cpu(None);
+        assert_eq!(mark.next_for(&conn), Some(MOST_REPLIES_AWAITED * PUT_REPLY));
+        // Fewer replies than the cap are not raised to it.
+        mark.set_replies_from_another_cpu(Some(true));
+        mark.want_replies(Some(1));
+        assert_eq!(mark.next_for(&conn), Some(PUT_REPLY));
+    }
+
+    #[test]
+    fn a_new_socket_is_looked_at_at_once() {
+        let mut mark = ReadLowWater::default();
+        assert!(mark.cpu_check_due(), "the first read");
+        assert!(!mark.cpu_check_due());
+        mark.reset();
+        assert!(mark.cpu_check_due(), "the first read of the new socket");
+        let looks = (0..3 * CPU_CHECK_EVERY)
+            .filter(|_| mark.cpu_check_due())
+            .count();
+        assert_eq!(looks, 3);
     }
 }

@@ -389,12 +389,10 @@ impl Client {
                 return Err(self.conn.closed_error().into());
             };
             // Everything is written (see the callers), so every command in flight is due.
-            if let Some(bytes) = self.low_water.next_for(&self.conn) {
-                if let Err(error) = io.set_read_low_water(bytes) {
-                    // A socket left asking for more than will come would
-                    // stall until the timeout: give it up now instead.
-                    return Err(self.fail_io(error));
-                }
+            if let Err(error) = io.update_read_low_water(&mut self.low_water, &self.conn) {
+                // A socket left asking for more than will come would
+                // stall until the timeout: give it up now instead.
+                return Err(self.fail_io(error));
             }
             self.rbuf.reserve(self.read_size.get());
             let reading = io.read_buf(&mut self.rbuf);

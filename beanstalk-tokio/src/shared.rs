@@ -341,17 +341,15 @@ async fn drive(shared: Arc<Shared>, mut stream: Stream) {
             // below runs alongside the read, and only a server that stopped
             // reading could hold their replies back, which the write
             // timeout catches.
-            if let Some(bytes) = low_water.next_for(mux.connection()) {
-                if let Err(error) = reader.set_read_low_water(bytes) {
-                    // A socket left asking for more than will come would
-                    // stall until the timeout: give it up now instead.
-                    mux.fail(
-                        ProtocolError::Abandoned,
-                        Some(Error::Io(error)),
-                        ReplyTicket::deliver,
-                    );
-                    break;
-                }
+            if let Err(error) = reader.update_read_low_water(&mut low_water, mux.connection()) {
+                // A socket left asking for more than will come would
+                // stall until the timeout: give it up now instead.
+                mux.fail(
+                    ProtocolError::Abandoned,
+                    Some(Error::Io(error)),
+                    ReplyTicket::deliver,
+                );
+                break;
             }
             if shared.handles_gone.load(Ordering::Acquire) && !out.has_remaining() {
                 if mux.is_idle() {

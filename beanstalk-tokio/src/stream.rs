@@ -5,7 +5,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use proto::Endpoint;
+use proto::read_low_water::ReadLowWater;
+use proto::{Connection, Endpoint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 #[cfg(unix)]
@@ -73,10 +74,15 @@ impl Stream {
 }
 
 impl Stream {
-    /// Sets the receive low-water mark: how many bytes must be in before
-    /// a read wakes (see [`proto::read_low_water`]).
-    pub(crate) fn set_read_low_water(&self, bytes: usize) -> io::Result<()> {
-        each_socket!(self, s => proto::read_low_water::set_on(s, bytes))
+    /// Sets the receive low-water mark the commands in flight on `conn`
+    /// call for: how many bytes must be in before a read wakes (see
+    /// [`proto::read_low_water::update_on`]).
+    pub(crate) fn update_read_low_water(
+        &self,
+        mark: &mut ReadLowWater,
+        conn: &Connection,
+    ) -> io::Result<()> {
+        each_socket!(self, s => proto::read_low_water::update_on(s, mark, conn))
     }
 
     /// Whether the peer has closed the connection (or reset it), as far as
@@ -132,9 +138,13 @@ impl Stream {
 }
 
 impl ReadSide<'_> {
-    /// [`Stream::set_read_low_water`] for the socket this side reads.
-    pub(crate) fn set_read_low_water(&self, bytes: usize) -> io::Result<()> {
-        each_socket!(self, s => proto::read_low_water::set_on(s.as_ref(), bytes))
+    /// [`Stream::update_read_low_water`] for the socket this side reads.
+    pub(crate) fn update_read_low_water(
+        &self,
+        mark: &mut ReadLowWater,
+        conn: &Connection,
+    ) -> io::Result<()> {
+        each_socket!(self, s => proto::read_low_water::update_on(s.as_ref(), mark, conn))
     }
 }
 
