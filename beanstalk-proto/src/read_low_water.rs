@@ -115,6 +115,7 @@
 //! come from ([`replies_from_another_cpu`]) and tells the mark
 //! ([`ReadLowWater::set_replies_from_another_cpu`]): from another CPU a
 //! read waits for at most [`MOST_REPLIES_AWAITED_ACROSS_CPUS`] replies.
+//! [`update_on`] does all of it for a socket before each read.
 //!
 //! [`CommandKind::has_short_reply`]: crate::cmd::CommandKind::has_short_reply
 //! [`CommandKind::shortest_reply`]: crate::cmd::CommandKind::shortest_reply
@@ -168,9 +169,10 @@ pub const CPU_CHECK_EVERY: u32 = 128;
 
 /// The receive low-water mark of one connection, as last set.
 ///
-/// A driver calls [`ReadLowWater::next`] before each read, with the
+/// A driver calls [`ReadLowWater::next_for`] before each read, with the
 /// commands whose replies are sure to come, and applies what it returns
-/// (with [`set_on`]). A new socket starts at 1 byte, and so does
+/// (with [`set_on`]); [`update_on`] does both, and looks where the
+/// replies come from when that is due. A new socket starts at 1 byte, and so does
 /// a new `ReadLowWater`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadLowWater {
