@@ -544,6 +544,43 @@ pub async fn pipelined_large_puts<A: Adapter>() {
     assert!(job.body[..] == body[..], "the last body comes back intact");
 }
 
+/// Pipelines whose replies come from another CPU: the server pinned to
+/// CPU 0 and the test's thread to CPU 1, so reads wait for two replies at
+/// most (`read_low_water::MOST_REPLIES_AWAITED_ACROSS_CPUS`). Batches of
+/// small and of 60 KB puts, and a lone command after each, must never
+/// wait for a reply that is not coming.
+pub async fn pipelines_from_another_cpu_are_never_held_back<A: Adapter>() {
+    let server = Server::start();
+    crate::cpus::pin(server.pid(), 0);
+    crate::cpus::pin_this_thread(1);
+    let mut client = connect::<A>(&server.url()).await;
+    let started = Instant::now();
+    for round in 0..3 {
+        let small = (0..5_000)
+            .map(|n| format!("{round}:{n}").into_bytes())
+            .collect();
+        let receipts = A::put_pipelined(&mut client, small, opts()).await;
+        assert!(
+            receipts.iter().all(Result::is_ok),
+            "round {round}, small puts"
+        );
+        let receipts = A::put_pipelined(&mut client, vec![vec![b'x'; 60_000]; 5], opts()).await;
+        assert!(
+            receipts.iter().all(Result::is_ok),
+            "round {round}, large puts"
+        );
+        // Alone after the batches: its mark must be back to a byte.
+        let id = client.put("alone", opts()).await.unwrap().id;
+        client.delete(id).await.unwrap();
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "{took:?}: a read waited for replies not coming"
+    );
+    assert_eq!(server.stats_counter("cmd-put"), 3 * 5_006);
+}
+
 /// A hand-made pipeline of 60 KB puts through `send`/`recv`, replies cut
 /// into one-byte pieces: with that many bytes in flight a read waits for
 /// half the replies due from four of them, and must still never wait for
@@ -1020,6 +1057,7 @@ macro_rules! conformance_suite {
             pipelined_puts,
             pipelined_large_puts,
             hand_made_pipeline_of_large_puts,
+            pipelines_from_another_cpu_are_never_held_back,
             sliding_window_pipeline,
             replies_ahead_of_a_waiting_reserve_are_not_held_back,
             one_byte_chunks,

@@ -22,6 +22,7 @@
 //! * [`shared_suite`](mod@shared_suite) checks the async adapters' shared
 //!   handles where their driver reads replies in batches, expanded by
 //!   [`shared_suite!`](macro@shared_suite).
+//! * [`cpus`] pins a test's thread and its server to chosen CPUs.
 //! * [`large_allocations`] counts a test binary's large allocations, for
 //!   tests about how a driver sizes its buffers.
 //!
@@ -51,6 +52,7 @@ compile_error!(
 use std::future::Future;
 
 pub mod conformance;
+pub mod cpus;
 pub mod large_allocations;
 mod proxy;
 mod server;

@@ -181,6 +181,42 @@ pub async fn large_puts_from_a_few_callers_are_never_held_back<A: SharedAdapter>
     );
 }
 
+/// Callers on a thread pinned to another CPU than the server's, so the
+/// driver's reads wait for two replies at most
+/// (`read_low_water::MOST_REPLIES_AWAITED_ACROSS_CPUS`): no reply may be
+/// held back, down to a lone command after the others are done.
+pub async fn callers_on_another_cpu_are_never_held_back<A: SharedAdapter>() {
+    const PUTS_EACH: usize = 200;
+    let server = Server::start();
+    crate::cpus::pin(server.pid(), 0);
+    crate::cpus::pin_this_thread(1);
+    // A reply held back fails its call with this timeout.
+    let client = connect::<A>(&server.url(), Duration::from_secs(3)).await;
+    let started = Instant::now();
+    let callers = (0..CALLERS).map(|caller| {
+        let mut handle = client.clone();
+        async move {
+            for put in 0..PUTS_EACH {
+                let body = format!("{caller}:{put}");
+                let id = handle.put(body, PutOptions::default()).await.unwrap().id;
+                if put % 2 == 0 {
+                    handle.delete(id).await.unwrap();
+                }
+            }
+        }
+    });
+    all(callers.collect()).await;
+    let mut lone = client.clone();
+    let id = lone.put("alone", PutOptions::default()).await.unwrap().id;
+    lone.delete(id).await.unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(
+        server.stats_counter("cmd-put"),
+        (CALLERS * PUTS_EACH + 1) as u64
+    );
+}
+
 /// Callers that keep their reserved job while they delete it: each job's
 /// body is a slice of the driver's read buffer, so that buffer cannot be
 /// reused while any caller holds one, and each read allocates another. A
@@ -245,6 +281,7 @@ macro_rules! shared_suite {
             a_draining_pipeline_stops_waiting_for_batches,
             a_connection_cut_mid_pipeline_fails_every_call_at_once,
             large_puts_from_a_few_callers_are_never_held_back,
+            callers_on_another_cpu_are_never_held_back,
         );
     };
     (@tests $adapter:ty, $block_on:expr, $($name:ident),* $(,)?) => {
