@@ -195,7 +195,7 @@ impl Default for ReadLowWater {
             wanted: None,
             blocking_reads: false,
             across_cpus: false,
-            until_cpu_check: 0,
+            until_cpu_check: 1,
         }
     }
 }
@@ -247,13 +247,17 @@ impl ReadLowWater {
 
     /// Whether the driver should look where its replies come from
     /// ([`replies_from_another_cpu`]) before this read and pass the answer
-    /// to [`ReadLowWater::set_replies_from_another_cpu`]: true for the first
-    /// read and then every [`CPU_CHECK_EVERY`] reads.
+    /// to [`ReadLowWater::set_replies_from_another_cpu`]: true for a
+    /// socket's second read, once the server's first reply is in (before
+    /// that, the last bytes received are the handshake's, delivered on the
+    /// client's CPU), and then every [`CPU_CHECK_EVERY`] reads.
     ///
     /// ```
     /// use beanstalk_proto::read_low_water::{ReadLowWater, CPU_CHECK_EVERY};
     ///
     /// let mut mark = ReadLowWater::default();
+    /// assert!(!mark.cpu_check_due(), "the first read: nothing from the server yet");
+    /// assert!(mark.cpu_check_due(), "the second");
     /// let looks = (0..2 * CPU_CHECK_EVERY).filter(|_| mark.cpu_check_due()).count();
     /// assert_eq!(looks, 2);
     /// ```
@@ -427,8 +431,8 @@ impl ReadLowWater {
     pub fn reset(&mut self) {
         self.bytes = 1;
         self.wanted = None;
-        // A new socket: look where its replies come from at once.
-        self.until_cpu_check = 0;
+        // A new socket: look where its replies come from once they do.
+        self.until_cpu_check = 1;
     }
 
     /// The mark `replies_due` commands of any kind call for.
@@ -842,12 +846,14 @@ mod tests {
     }
 
     #[test]
-    fn a_new_socket_is_looked_at_at_once() {
+    fn a_new_socket_is_looked_at_from_its_second_read() {
         let mut mark = ReadLowWater::default();
-        assert!(mark.cpu_check_due(), "the first read");
+        assert!(!mark.cpu_check_due(), "the first read");
+        assert!(mark.cpu_check_due(), "the second read");
         assert!(!mark.cpu_check_due());
         mark.reset();
-        assert!(mark.cpu_check_due(), "the first read of the new socket");
+        assert!(!mark.cpu_check_due(), "the first read of the new socket");
+        assert!(mark.cpu_check_due(), "its second read");
         let looks = (0..3 * CPU_CHECK_EVERY)
             .filter(|_| mark.cpu_check_due())
             .count();
