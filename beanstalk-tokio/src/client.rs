@@ -17,8 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::stream::Stream;
 use crate::watchdog::{Watchdog, deadline_after};
 
-/// Reads ask for at least this much room, and for more while replies are
-/// large.
+/// The most one read reserves and asks for, while replies arrive faster
+/// than they are read (from [`MIN_READ`] up, see `proto::read_size`).
 const MAX_READ: usize = 256 * 1024;
 
 /// A beanstalkd connection owned by one task.
