@@ -80,6 +80,9 @@ pub struct Batch<R: Request> {
     max_waiting: usize,
     /// Commands unanswered when the cap was last reached.
     waiting_at_cap: usize,
+    /// The longest command sent so far, in bytes: how much one reply can
+    /// free at most.
+    longest: usize,
 }
 
 impl<R: Request> Batch<R> {
@@ -101,6 +104,7 @@ impl<R: Request> Batch<R> {
                 usize::MAX
             },
             waiting_at_cap: 0,
+            longest: 0,
         }
     }
 
@@ -112,6 +116,7 @@ impl<R: Request> Batch<R> {
             Ok(token) => {
                 let size = dst.remaining().saturating_sub(before);
                 self.unanswered_bytes += size;
+                self.longest = self.longest.max(size);
                 self.waiting.push_back((token, self.results.len(), size));
                 self.results.push(None);
                 if !self.can_send() {
@@ -190,6 +195,18 @@ impl<R: Request> Batch<R> {
     /// How many of the oldest replies must come before
     /// [`Batch::should_send`] holds again, counting at most `at_most`.
     fn replies_to_refill(&self, at_most: usize) -> usize {
+        let replies = self.waiting.len().min(at_most);
+        if !self.refilling && !self.may_refill_within(replies) {
+            // The usual case in a long run of small commands: the window
+            // refills hundreds of replies from now, so skip the walk below.
+            return replies;
+        }
+        self.walk_to_refill(at_most)
+    }
+
+    /// [`Batch::replies_to_refill`] by answering the oldest commands one at
+    /// a time.
+    fn walk_to_refill(&self, at_most: usize) -> usize {
         let mut unanswered = self.unanswered_bytes;
         let mut waiting = self.waiting.len();
         let mut refilling = self.refilling;
@@ -202,6 +219,15 @@ impl<R: Request> Batch<R> {
             }
         }
         self.waiting.len().min(at_most)
+    }
+
+    /// Whether [`Batch::may_refill`] can hold after `replies` more answers,
+    /// judged from the counts alone: `false` only when it surely cannot.
+    fn may_refill_within(&self, replies: usize) -> bool {
+        let waiting = self.waiting.len() - replies;
+        let most_freed = replies.saturating_mul(self.longest);
+        let fewest_unanswered = self.unanswered_bytes.saturating_sub(most_freed);
+        self.may_refill(fewest_unanswered, waiting)
     }
 
     /// Whether any item still waits for its reply.
@@ -387,5 +413,43 @@ impl<R: Request, I: Iterator<Item = R>> Run<R, I> {
     /// The results, in the order the requests were given.
     pub fn finish(self) -> Vec<Result<R::Output, Error>> {
         self.batch.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PutOptions;
+    use crate::cmd::Put;
+    use bytes::BytesMut;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The shortcut in `replies_to_refill` never changes its answer:
+        /// through any mix of command sizes, sends and answers, it agrees
+        /// with answering the oldest commands one at a time.
+        #[test]
+        fn the_refill_shortcut_agrees_with_the_walk(
+            steps in prop::collection::vec((0usize..65_000, 0usize..40), 1..60),
+        ) {
+            let mut conn = Connection::default();
+            let mut out = WriteBuf::new();
+            let mut batch = Batch::<Put<'_>>::with_capacity(0);
+            let body = alloc::vec![b'x'; 65_000];
+            for (body_len, answers) in steps {
+                while batch.should_send() {
+                    let put = Put::new(&body[..body_len], PutOptions::default()).unwrap();
+                    batch.send(&mut conn, &put, &mut out);
+                }
+                for at_most in [1, 2, 10, usize::MAX] {
+                    prop_assert_eq!(batch.replies_to_refill(at_most), batch.walk_to_refill(at_most));
+                }
+                for _ in 0..answers.min(batch.waiting.len()) {
+                    let mut reply = BytesMut::from(&b"INSERTED 1\r\n"[..]);
+                    let (token, response) = conn.poll_response(&mut reply).unwrap().unwrap();
+                    batch.answer(token, response);
+                }
+            }
+        }
     }
 }
