@@ -544,6 +544,42 @@ pub async fn pipelined_large_puts<A: Adapter>() {
     assert!(job.body[..] == body[..], "the last body comes back intact");
 }
 
+/// A batch of 60 KB puts keeps no more unanswered than the cap
+/// ([`MAX_UNANSWERED_SHORT_REPLY_BYTES`], 256 KiB): with every reply held
+/// back by the proxy, the client writes four puts (240,092 bytes), not a
+/// fifth that would take it to 300,115, then times out. Five unanswered
+/// sent about one run in five of 5,000 such puts cross-core into a mode
+/// where the client's copies into the socket took four times their CPU.
+///
+/// [`MAX_UNANSWERED_SHORT_REPLY_BYTES`]: proto::batch::MAX_UNANSWERED_SHORT_REPLY_BYTES
+pub async fn pipelined_puts_stop_at_the_unanswered_cap<A: Adapter>() {
+    use proto::batch::MAX_UNANSWERED_SHORT_REPLY_BYTES;
+
+    let server = Server::start();
+    let proxy = FaultProxy::start(
+        &server.addr(),
+        FaultPlan::new().stall_after(Direction::Downstream, 0),
+    );
+    let settings = Settings {
+        read_timeout: Duration::from_millis(300),
+        ..Settings::default()
+    };
+    let mut client = connect_with::<A>(&proxy.url(), settings).await;
+    let body = vec![b'x'; 60_000];
+    let mut encoder = proto::Connection::default();
+    let put = cmd::Put::new(&body[..], opts()).unwrap();
+    encoder.send(&put, &mut proto::WriteBuf::new()).unwrap();
+    let put_len = encoder.bytes_in_flight() as u64;
+    let results = A::put_pipelined(&mut client, vec![body.clone(); 20], opts()).await;
+    assert!(results.iter().all(Result::is_err), "no reply ever came");
+    let written = proxy.bytes_forwarded(Direction::Upstream);
+    assert!(
+        written <= MAX_UNANSWERED_SHORT_REPLY_BYTES as u64,
+        "{written} bytes unanswered, past the cap"
+    );
+    assert_eq!(written, 4 * put_len, "as many puts as fit the cap");
+}
+
 /// Pipelines whose replies come from another CPU: the server pinned to
 /// CPU 0 and the test's thread to CPU 1, so reads wait for two replies at
 /// most (`read_low_water::MOST_REPLIES_AWAITED_ACROSS_CPUS`). Batches of
@@ -1056,6 +1092,7 @@ macro_rules! conformance_suite {
             quit_closes,
             pipelined_puts,
             pipelined_large_puts,
+            pipelined_puts_stop_at_the_unanswered_cap,
             hand_made_pipeline_of_large_puts,
             pipelines_from_another_cpu_are_never_held_back,
             sliding_window_pipeline,
