@@ -144,6 +144,9 @@ pub struct Connection {
     in_flight: VecDeque<InFlight>,
     /// The sum of `in_flight`'s `bytes`.
     bytes_in_flight: usize,
+    /// The input last given to `poll_response` was left holding bytes: part
+    /// of the next reply, maybe all of it.
+    reply_partly_buffered: bool,
     next_token: u64,
     state: State,
     session: Session,
@@ -163,6 +166,7 @@ impl Connection {
             limits: config.limits(),
             in_flight: VecDeque::new(),
             bytes_in_flight: 0,
+            reply_partly_buffered: false,
             next_token: 0,
             state: State::Open,
             session: Session::default(),
@@ -243,6 +247,39 @@ impl Connection {
             .iter()
             .take_while(|entry| entry.kind.has_short_reply())
             .skip(1)
+            .take(replies)
+            .map(|entry| entry.kind.shortest_reply())
+            .sum()
+    }
+
+    /// [`Connection::least_reply_bytes`], but counting the oldest command
+    /// too when none of its reply has been read yet: the fewest bytes the
+    /// replies to the oldest `replies` commands (with short replies, ahead
+    /// of the first that has not) can still bring. Whether any of the
+    /// oldest reply is in is known from the input last given to
+    /// [`Connection::poll_response`]: if it was left empty, none is.
+    ///
+    /// ```
+    /// use beanstalk_proto::{cmd::Put, Connection, PutOptions, WriteBuf};
+    ///
+    /// let (mut conn, mut out) = (Connection::default(), WriteBuf::new());
+    /// for _ in 0..3 {
+    ///     conn.send(&Put::new("x", PutOptions::default())?, &mut out)?;
+    /// }
+    /// assert_eq!(conn.least_reply_bytes_to_come(3), 30, "nothing read yet");
+    /// let mut input = bytes::BytesMut::from(&b"INSERTED 1\r\nINSER"[..]);
+    /// conn.poll_response(&mut input)?;
+    /// conn.poll_response(&mut input)?;
+    /// assert_eq!(conn.least_reply_bytes_to_come(2), 10, "the next reply is partly in");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn least_reply_bytes_to_come(&self, replies: usize) -> usize {
+        if self.reply_partly_buffered {
+            return self.least_reply_bytes(replies.saturating_sub(1));
+        }
+        self.in_flight
+            .iter()
+            .take_while(|entry| entry.kind.has_short_reply())
             .take(replies)
             .map(|entry| entry.kind.shortest_reply())
             .sum()
@@ -358,6 +395,7 @@ impl Connection {
                 return Ok(Some((token, Response::Closing)));
             }
         }
+        self.reply_partly_buffered = !src.is_empty();
         if src.is_empty() {
             return Ok(None);
         }
@@ -384,6 +422,7 @@ impl Connection {
         };
         self.bytes_in_flight -= entry.bytes;
         let response = Self::own_frame(frame, &entry).take_from(src);
+        self.reply_partly_buffered = !src.is_empty();
         if matches!(response, Response::Using(_) | Response::Watching(_)) {
             self.session.apply(entry.kind, entry.tube);
         }
