@@ -1,6 +1,7 @@
 //! One connection shared by many tasks: commands from every task are
 //! pipelined in FIFO order by a driver task.
 
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -322,6 +323,10 @@ async fn drive(shared: Arc<Shared>, mut stream: Stream) {
     // Once every handle is gone, replies still due are awaited this long.
     let mut drain_deadline = None;
     let mut timer = Watchdog::new();
+    // One waiter for callers' wake-ups, kept from turn to turn: a new
+    // `Notified` each turn joined and left the waiter list (a lock each)
+    // on every turn that something else woke.
+    let mut woken = pin!(shared.wake.notified());
     loop {
         if !out.has_remaining() {
             let mut mux = shared.lock();
@@ -412,7 +417,9 @@ async fn drive(shared: Arc<Shared>, mut stream: Stream) {
                     break;
                 }
             }
-            () = shared.wake.notified(), if !out.has_remaining() => {}
+            () = woken.as_mut(), if !out.has_remaining() => {
+                woken.set(shared.wake.notified());
+            }
         }
     }
 }
