@@ -386,6 +386,7 @@ impl Connection {
         if let State::Broken(cause) = self.state {
             return Err(cause);
         }
+        self.reply_partly_buffered = !src.is_empty();
         // `quit` has no reply: it completes once everything before it has.
         if let Some(entry) = self.in_flight.front() {
             if entry.kind == CommandKind::Quit {
@@ -395,7 +396,6 @@ impl Connection {
                 return Ok(Some((token, Response::Closing)));
             }
         }
-        self.reply_partly_buffered = !src.is_empty();
         if src.is_empty() {
             return Ok(None);
         }

@@ -10,7 +10,8 @@
 //! error; the session follows confirmed `use`/`watch`/`ignore`; once an
 //! error is returned, every later poll returns it again and every send
 //! fails with `CommandError::Broken`; `in_flight` and `bytes_in_flight`
-//! match the model; the
+//! match the model; the fewest reply bytes still to come
+//! (`least_reply_bytes_to_come`) match the model after every poll; the
 //! confirmed session restores on a fresh connection.
 #![no_main]
 
@@ -346,7 +347,39 @@ impl Driver {
             }
         };
         self.check_in_flight();
+        if self.error.is_none() {
+            self.check_reply_bytes_to_come();
+        }
         more
+    }
+
+    /// What a blocking read's mark may count on: the shortest replies of
+    /// the commands ahead of the first without a short reply, the oldest
+    /// one's only when nothing of the next reply is buffered.
+    fn check_reply_bytes_to_come(&self) {
+        let shortest: Vec<usize> = self
+            .queue
+            .iter()
+            .take_while(|sent| sent.kind.has_short_reply())
+            .map(|sent| sent.kind.shortest_reply())
+            .collect();
+        for replies in [0, 1, 2, 3, 10, usize::MAX] {
+            let expected: usize = if self.src.is_empty() {
+                shortest.iter().take(replies).sum()
+            } else {
+                shortest
+                    .iter()
+                    .skip(1)
+                    .take(replies.saturating_sub(1))
+                    .sum()
+            };
+            assert_eq!(
+                self.conn.least_reply_bytes_to_come(replies),
+                expected,
+                "{replies} replies, {} bytes buffered",
+                self.src.len()
+            );
+        }
     }
 
     /// Applies a confirmed `use`/`watch`/`ignore` to the model session and
