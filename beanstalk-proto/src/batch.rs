@@ -292,7 +292,12 @@ impl<R: Request> Batch<R> {
     pub fn finish(self) -> Vec<Result<R::Output, Error>> {
         self.results
             .into_iter()
-            .map(|slot| slot.unwrap_or(Err(Error::Protocol(ProtocolError::Abandoned))))
+            // Not `unwrap_or`: that builds (and drops) the error for every
+            // answered slot too.
+            .map(|slot| match slot {
+                Some(result) => result,
+                None => Err(Error::Protocol(ProtocolError::Abandoned)),
+            })
             .collect()
     }
 }
