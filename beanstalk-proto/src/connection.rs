@@ -23,7 +23,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use crate::cmd::{self, CommandKind, ReplyTimeout, Request};
 use crate::config::Config;
 use crate::error::{CommandError, Error, ProtocolError};
-use crate::frame::{Frame, Head, Limits, Status, parse_frame};
+use crate::frame::{self, Frame, Head, Limits, Status, parse_frame};
 use crate::response::{Job, Response};
 use crate::tube::Tube;
 use crate::write_buf::WriteBuf;
@@ -399,22 +399,27 @@ impl Connection {
         if src.is_empty() {
             return Ok(None);
         }
-        let frame = match parse_frame(src, &self.limits) {
+        // The reply the oldest command usually gets is read without the
+        // general parser, and needs no checks: the command accepts it.
+        let usual = self
+            .in_flight
+            .front()
+            .and_then(|entry| entry.kind.parse_usual_reply(src, &self.limits));
+        let (parsed, checked) = match usual {
+            Some((head, line_len)) => (
+                frame::frame_after_line(src, head, line_len, &self.limits),
+                true,
+            ),
+            None => (parse_frame(src, &self.limits), false),
+        };
+        let frame = match parsed {
             Ok(Status::Complete(frame)) => frame,
             Ok(Status::Partial) => return Ok(None),
             Err(error) => return Err(self.fail(error)),
         };
-        let Some(entry) = self.in_flight.front() else {
-            return Err(self.fail(ProtocolError::Unsolicited(frame.head.word())));
-        };
-        if let Err(error) = entry.kind.check_reply(&frame.head) {
-            return Err(self.fail(error));
-        }
-        if let (CommandKind::Use, Head::Using(name), Some(asked)) =
-            (entry.kind, frame.head, &entry.tube)
-        {
-            if name.as_bytes() != asked.as_bytes() {
-                return Err(self.fail(ProtocolError::TubeMismatch));
+        if !checked {
+            if let Err(error) = self.check_answers_oldest(&frame.head) {
+                return Err(self.fail(error));
             }
         }
         let Some(entry) = self.in_flight.pop_front() else {
@@ -427,6 +432,22 @@ impl Connection {
             self.session.apply(entry.kind, entry.tube);
         }
         Ok(Some((entry.token, response)))
+    }
+
+    /// Whether `head` can answer the oldest command in flight.
+    fn check_answers_oldest(&self, head: &Head<'_>) -> Result<(), ProtocolError> {
+        let Some(entry) = self.in_flight.front() else {
+            return Err(ProtocolError::Unsolicited(head.word()));
+        };
+        entry.kind.check_reply(head)?;
+        match (entry.kind, head, &entry.tube) {
+            (CommandKind::Use, Head::Using(name), Some(asked))
+                if name.as_bytes() != asked.as_bytes() =>
+            {
+                Err(ProtocolError::TubeMismatch)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Pipelines the commands that give this connection the tube in use and

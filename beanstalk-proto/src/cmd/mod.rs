@@ -12,7 +12,7 @@ use core::time::Duration;
 
 use crate::config::Config;
 use crate::error::{CommandError, Error, ProtocolError};
-use crate::frame::{Head, ReplyWord};
+use crate::frame::{Head, Limits, ReplyWord, parse_numbers_after};
 use crate::response::Response;
 use crate::tube::Tube;
 use crate::write_buf::WriteBuf;
@@ -345,6 +345,41 @@ impl CommandKind {
                 | Self::PeekBuried
                 | Self::ListTubeUsed
         )
+    }
+
+    /// The reply a command of this kind gets when all goes well, if it
+    /// is at the start of `buf` whole: `INSERTED <id>` after a `put`,
+    /// `RESERVED <id> <bytes>` (its line) after a reserve, `DELETED` after
+    /// a `delete`. Returns the head and the line's length with its CRLF;
+    /// `None` for any other reply or a partial one, which
+    /// [`parse_frame`](crate::frame::parse_frame) then takes. On what it
+    /// takes it agrees with `parse_frame`, and [`CommandKind::check_reply`]
+    /// accepts it. A reply of a pipelined `put` costs half the
+    /// instructions to decode this way (callgrind).
+    #[inline(always)]
+    pub(crate) fn parse_usual_reply(
+        self,
+        buf: &[u8],
+        limits: &Limits,
+    ) -> Option<(Head<'static>, usize)> {
+        match self {
+            Self::Put => {
+                let ([id], len) = parse_numbers_after(buf, b"INSERTED ")?;
+                Some((Head::Inserted(id), len))
+            }
+            Self::Reserve | Self::ReserveWithTimeout | Self::ReserveJob => {
+                let ([id, body], len) = parse_numbers_after(buf, b"RESERVED ")?;
+                // A body over the cap is the general parser's error to report.
+                let body = usize::try_from(body)
+                    .ok()
+                    .filter(|body| *body <= limits.max_job_body)?;
+                Some((Head::Reserved { id, len: body }, len))
+            }
+            Self::Delete => buf
+                .starts_with(b"DELETED\r\n")
+                .then_some((Head::Word(ReplyWord::Deleted), "DELETED\r\n".len())),
+            _ => None,
+        }
     }
 
     /// Whether `head` can answer this command, and if so, whether the
