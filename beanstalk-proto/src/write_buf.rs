@@ -72,6 +72,7 @@ impl WriteBuf {
     }
 
     /// Number of separate chunks waiting (1 when everything was copied).
+    #[inline]
     pub fn chunk_count(&self) -> usize {
         self.sealed.len() + usize::from(!self.tail.is_empty())
     }
@@ -83,11 +84,16 @@ impl WriteBuf {
         self.tail.clear();
     }
 
+    // The encoders that call these are generic, so they are compiled in
+    // the adapter's crate: without `#[inline]` each piece of a command
+    // was a call across crates.
+    #[inline]
     pub(crate) fn put_slice(&mut self, bytes: &[u8]) {
         self.tail.extend_from_slice(bytes);
     }
 
     /// Appends a body, by reference when it is large.
+    #[inline]
     pub(crate) fn put_body(&mut self, body: &[u8], shared: Option<&Bytes>) {
         match shared {
             // An empty chunk would break `Buf`'s rule that `chunk` is non-empty while bytes remain.
@@ -118,11 +124,13 @@ impl WriteBuf {
             .extend_from_slice(digits.get(start..).unwrap_or_default());
     }
 
+    #[inline]
     pub(crate) fn put_crlf(&mut self) {
         self.tail.put_slice(b"\r\n");
     }
 
     /// Bytes appended to the tail so far; used to measure encoded lines.
+    #[inline]
     pub(crate) fn tail_len(&self) -> usize {
         self.tail.len()
     }
@@ -137,6 +145,7 @@ impl WriteBuf {
 }
 
 impl Buf for WriteBuf {
+    #[inline]
     fn remaining(&self) -> usize {
         self.sealed_len + self.tail.len()
     }
