@@ -6,7 +6,9 @@
 //! module therefore works on a plain byte slice and never allocates; it is
 //! the entry point for anyone who brings their own buffers (io_uring,
 //! embedded) and the first fuzz target. [`crate::Connection`] adds the
-//! context: which command each reply answers.
+//! context: which command each reply answers, and so which reply to try
+//! first (`INSERTED <id>` after a `put`), read in one pass before this
+//! module's general parser is asked.
 //!
 //! ```
 //! use beanstalk_proto::frame::{parse_frame, Head, Limits, Status};
