@@ -354,8 +354,8 @@ impl CommandKind {
     /// `None` for any other reply or a partial one, which
     /// [`parse_frame`](crate::frame::parse_frame) then takes. On what it
     /// takes it agrees with `parse_frame`, and [`CommandKind::check_reply`]
-    /// accepts it. A reply of a pipelined `put` costs half the
-    /// instructions to decode this way (callgrind).
+    /// accepts it. A pipelined `put`'s reply costs about 190 fewer
+    /// instructions this way, of about 440 (callgrind).
     #[inline(always)]
     pub(crate) fn parse_usual_reply(
         self,
