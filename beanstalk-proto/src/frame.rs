@@ -479,26 +479,35 @@ pub(crate) fn parse_numbers_after<const N: usize>(
         return None;
     }
     for (index, number) in numbers.iter_mut().enumerate() {
-        let end = if index + 1 == N { b'\r' } else { b' ' };
-        let start = at;
-        loop {
-            let byte = *buf.get(at)?;
-            let digit = byte.wrapping_sub(b'0');
-            if digit > 9 {
-                if at == start || byte != end {
-                    return None;
-                }
-                break;
-            }
-            if at - start == SAFE_DIGITS {
-                return None;
-            }
-            *number = *number * 10 + u64::from(digit);
-            at += 1;
+        let separator = if index + 1 == N { b'\r' } else { b' ' };
+        let (n, end) = number_at(buf, at)?;
+        *number = n;
+        match buf.get(end) {
+            Some(byte) if *byte == separator => at = end + 1,
+            _ => return None,
         }
-        at += 1;
     }
     (buf.get(at) == Some(&b'\n')).then_some((numbers, at + 1))
+}
+
+/// The number whose digits start at `buf[start]`, and where they end: at
+/// least one digit and at most [`SAFE_DIGITS`], so it never overflows.
+/// `None` for no digit or more than that (the general path takes those).
+#[inline(always)]
+fn number_at(buf: &[u8], start: usize) -> Option<(u64, usize)> {
+    let mut at = start;
+    let mut n = 0u64;
+    while let Some(digit) = buf.get(at).map(|byte| byte.wrapping_sub(b'0')) {
+        if digit > 9 {
+            break;
+        }
+        if at - start == SAFE_DIGITS {
+            return None;
+        }
+        n = n * 10 + u64::from(digit);
+        at += 1;
+    }
+    (at > start).then_some((n, at))
 }
 
 /// Most digits a number can have and still never overflow a `u64`.
@@ -533,19 +542,8 @@ fn parse_plain_line<'a>(
     let mut at = word_len;
     let mut numbers = Numbers::None;
     while buf.get(at) == Some(&b' ') {
-        at += 1;
-        let start = at;
-        let mut n = 0u64;
-        while let Some(digit) = buf.get(at).map(|byte| byte.wrapping_sub(b'0')) {
-            if digit > 9 || at - start == SAFE_DIGITS {
-                break;
-            }
-            n = n * 10 + u64::from(digit);
-            at += 1;
-        }
-        if at == start || buf.get(at).is_some_and(u8::is_ascii_digit) {
-            return None;
-        }
+        let (n, end) = number_at(buf, at + 1)?;
+        at = end;
         numbers = match numbers {
             Numbers::None => Numbers::One(n),
             Numbers::One(first) => Numbers::Two(first, n),
