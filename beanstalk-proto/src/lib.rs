@@ -103,6 +103,7 @@ pub mod stats;
 pub mod tube;
 pub mod worker;
 pub mod write_buf;
+pub mod write_pacing;
 
 pub use api::{AsyncCommands, AsyncExecute, Commands, Execute};
 pub use cmd::{Body, PutOptions, PutReceipt, ReleaseOutcome, ReplyTimeout, Request};

@@ -706,6 +706,74 @@ pub async fn sliding_window_pipeline<A: Adapter>() {
     assert_eq!(server.stats_counter("cmd-delete"), JOBS as u64);
 }
 
+/// A hand-made pipeline's follow-up commands wait while 16 or more written
+/// commands are unanswered (the server works through those first anyway),
+/// then leave together, in one write, once fewer are. A peer of the
+/// test's answers at its own pace and watches what arrives when.
+pub async fn follow_ups_gather_while_the_server_is_busy<A: Adapter>() {
+    const WRITTEN: u64 = 20;
+    const FOLLOW_UPS: std::ops::RangeInclusive<u64> = 101..=105;
+    let peer = FakePeer::start(|stream| {
+        use std::io::{ErrorKind, Read, Write};
+        let deletes = |ids: &mut dyn Iterator<Item = u64>| -> Vec<u8> {
+            ids.flat_map(|id| format!("delete {id}\r\n").into_bytes())
+                .collect()
+        };
+        let mut received = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let first = deletes(&mut (1..=WRITTEN));
+        while received.len() < first.len() {
+            let n = stream.read(&mut chunk).unwrap();
+            assert!(n > 0, "closed early");
+            received.extend_from_slice(&chunk[..n]);
+        }
+        assert_eq!(received, first);
+        // Four answered: 16 written commands are still unanswered.
+        stream.write_all(&b"DELETED\r\n".repeat(4)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        match stream.read(&mut chunk) {
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Ok(n) => panic!(
+                "written while 16 were unanswered: {:?}",
+                String::from_utf8_lossy(&chunk[..n])
+            ),
+            Err(error) => panic!("reading: {error}"),
+        }
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        // A fifth answer brings it to 15: every follow-up leaves at once.
+        stream.write_all(b"DELETED\r\n").unwrap();
+        let n = stream.read(&mut chunk).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&chunk[..n]),
+            String::from_utf8_lossy(&deletes(&mut FOLLOW_UPS.clone())),
+            "the follow-ups, in one write"
+        );
+        let rest = WRITTEN as usize - 5 + FOLLOW_UPS.count();
+        stream.write_all(&b"DELETED\r\n".repeat(rest)).unwrap();
+    });
+    let mut client = connect::<A>(&peer.url()).await;
+    for id in 1..=WRITTEN {
+        A::send(&mut client, &cmd::Delete::new(id)).unwrap();
+    }
+    let mut replies = 0;
+    for follow_up in FOLLOW_UPS {
+        let (_, reply) = A::recv(&mut client).await.unwrap();
+        cmd::Delete::from_response(reply).unwrap();
+        replies += 1;
+        A::send(&mut client, &cmd::Delete::new(follow_up)).unwrap();
+    }
+    while replies < WRITTEN as usize + FOLLOW_UPS.count() {
+        let (_, reply) = A::recv(&mut client).await.unwrap();
+        cmd::Delete::from_response(reply).unwrap();
+        replies += 1;
+    }
+    assert_eq!(peer.connections(), 1);
+}
+
 /// With many commands in flight, a read waits for a batch of replies (the
 /// socket's receive low-water mark), but only for replies sure to come:
 /// those ahead of a waiting `reserve` arrive while it waits, even when the
@@ -1096,6 +1164,7 @@ macro_rules! conformance_suite {
             hand_made_pipeline_of_large_puts,
             pipelines_from_another_cpu_are_never_held_back,
             sliding_window_pipeline,
+            follow_ups_gather_while_the_server_is_busy,
             replies_ahead_of_a_waiting_reserve_are_not_held_back,
             one_byte_chunks,
             stalled_server_times_out,

@@ -30,7 +30,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod pacing;
 #[cfg(feature = "std")]
 pub mod reply_slot;
 
@@ -47,7 +46,7 @@ use crate::response::Response;
 use crate::tube::Tube;
 use crate::write_buf::WriteBuf;
 
-use pacing::Pacing;
+use crate::write_pacing::WritePacing;
 #[cfg(feature = "std")]
 pub use reply_slot::{ReplySlot, ReplyTicket, ReplyWait};
 
@@ -69,7 +68,7 @@ pub struct Mux<W> {
     /// The tube the connection uses once everything sent so far is done.
     tube_sent: Tube,
     stopping: bool,
-    pacing: Pacing,
+    pacing: WritePacing,
 }
 
 impl<W> Mux<W> {
@@ -81,7 +80,7 @@ impl<W> Mux<W> {
             slots: VecDeque::new(),
             tube_sent: Tube::DEFAULT,
             stopping: false,
-            pacing: Pacing::default(),
+            pacing: WritePacing::default(),
         }
     }
 

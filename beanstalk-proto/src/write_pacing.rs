@@ -1,9 +1,11 @@
-//! When a shared connection's driver writes what callers queued, and when
-//! it lets the commands gather for one larger write.
+//! When a pipelining connection writes the commands queued since its last
+//! write, and when it lets them gather for one larger write: the pacing of
+//! every adapter's shared handle ([`crate::mux::Mux`]) and of a `Client`'s
+//! hand-made pipeline (`send` and `recv`).
 //!
-//! beanstalkd answers each command with a write of its own, so a driver on
-//! another CPU wakes for every reply or two, and each caller it answers
-//! queues its next command at once. Written as they come, those commands
+//! beanstalkd answers each command with a write of its own, so a client on
+//! another CPU wakes for every reply or two, and each reply it handles
+//! queues the next command at once. Written as they come, those commands
 //! leave a few at a time: on loopback, 100,000 puts from 64 tasks took
 //! 41,000 writes and as many reads. Every small segment costs the server
 //! too, which handles the client's segments and acknowledgements on its
@@ -15,7 +17,12 @@
 //! holding it until the next replies costs it nothing, and a dozen commands
 //! then leave in one write. The hold ends as soon as fewer than
 //! [`HOLD_WHILE_UNANSWERED`] written commands are unanswered, or
-//! [`HOLD_AT_MOST`] bytes are waiting.
+//! [`HOLD_AT_MOST`] bytes are waiting. A held command is never stuck: it
+//! waits for replies to commands already written, and a read never waits
+//! for more replies than that ([`MOST_REPLIES_AWAITED`] is smaller). A
+//! command held behind a `reserve` that waits for a job loses nothing
+//! either: the server reads nothing more from the connection until that
+//! reserve is answered.
 //!
 //! On one CPU the same rule backfires: the server runs only while the
 //! client sleeps, so a held write lets it run out of work and sleep, and
@@ -23,31 +30,49 @@
 //! command answered while output was held. It then writes at once for the
 //! next [`CALM_WRITES`] writes before it tries holding again; twice as many
 //! each time that happens again, and half as many after a hold that ended
-//! with the server still busy. So a driver and a server the scheduler moves
+//! with the server still busy. So a client and a server the scheduler moves
 //! between CPUs get the pacing of where they run now.
+//!
+//! ```
+//! use beanstalk_proto::write_pacing::{WritePacing, HOLD_WHILE_UNANSWERED};
+//!
+//! let mut pacing = WritePacing::default();
+//! assert!(!pacing.holds(100), "nothing written yet: write at once");
+//! pacing.taken(HOLD_WHILE_UNANSWERED); // everything queued is written
+//! assert!(pacing.holds(100), "the server is busy: let the next commands gather");
+//! pacing.answered(); // a reply came
+//! assert!(!pacing.holds(100), "below the mark: write");
+//! ```
+//!
+//! [`MOST_REPLIES_AWAITED`]: crate::read_low_water::MOST_REPLIES_AWAITED
+
+use crate::read_low_water::MOST_REPLIES_AWAITED;
+
+// A held command must never wait for a read that waits for its reply.
+const _: () = assert!(MOST_REPLIES_AWAITED < HOLD_WHILE_UNANSWERED);
 
 /// Commands written and still unanswered from which new ones are held.
 /// At about 5 µs of server work each, they keep the server busy for longer
-/// than a driver on another CPU takes to wake for the next replies.
-pub(crate) const HOLD_WHILE_UNANSWERED: usize = 16;
+/// than a client on another CPU takes to wake for the next replies.
+pub const HOLD_WHILE_UNANSWERED: usize = 16;
 
 /// Queued bytes that are written whatever is unanswered.
-pub(crate) const HOLD_AT_MOST: usize = 64 * 1024;
+pub const HOLD_AT_MOST: usize = 64 * 1024;
 
 /// Writes made at once after holding first let the server run out of work;
 /// each time again doubles it, up to [`CALM_WRITES_MAX`], and each hold that
 /// ends with the server still busy halves it again.
-pub(crate) const CALM_WRITES: u32 = 64;
+pub const CALM_WRITES: u32 = 64;
 
 /// The longest run of writes made at once.
-pub(crate) const CALM_WRITES_MAX: u32 = 4096;
+pub const CALM_WRITES_MAX: u32 = 4096;
 
-/// The write pacing of one multiplexed connection.
+/// The write pacing of one connection. See the module documentation.
 #[derive(Debug, Default)]
-pub(crate) struct Pacing {
-    /// Commands handed to the driver whose replies have not come.
+pub struct WritePacing {
+    /// Commands taken for writing whose replies have not come.
     written_unanswered: usize,
-    /// Output was held since the driver last took some.
+    /// Output was held since some was last taken.
     held: bool,
     /// Writes still to be made without holding.
     calm: u32,
@@ -56,9 +81,10 @@ pub(crate) struct Pacing {
     next_calm: u32,
 }
 
-impl Pacing {
-    /// Whether `queued` bytes of commands should wait for the next replies.
-    pub(crate) fn holds(&mut self, queued: usize) -> bool {
+impl WritePacing {
+    /// Whether `queued` bytes of commands, encoded since the last write,
+    /// should wait for the next replies instead of being written now.
+    pub fn holds(&mut self, queued: usize) -> bool {
         let hold = self.calm == 0
             && self.written_unanswered >= HOLD_WHILE_UNANSWERED
             && queued < HOLD_AT_MOST;
@@ -66,9 +92,9 @@ impl Pacing {
         hold
     }
 
-    /// The driver took the output: every one of `in_flight` commands is
-    /// now written (or being written).
-    pub(crate) fn taken(&mut self, in_flight: usize) {
+    /// Everything queued was taken for writing: every one of the
+    /// `in_flight` commands is now written (or being written).
+    pub fn taken(&mut self, in_flight: usize) {
         if self.held {
             // The hold ended with the server still busy: it worked.
             self.next_calm = (self.next_calm / 2).max(CALM_WRITES);
@@ -80,13 +106,14 @@ impl Pacing {
 
     /// A command was answered (or, for `quit`, completed without a reply,
     /// perhaps before it was even taken: hence saturating).
-    pub(crate) fn answered(&mut self) {
+    pub fn answered(&mut self) {
         self.written_unanswered = self.written_unanswered.saturating_sub(1);
     }
 
-    /// A batch of replies was handed out. If the server answered all it had
-    /// while output was held, it ran out of work because of the hold.
-    pub(crate) fn replies_handled(&mut self) {
+    /// Every complete reply read so far was handed out (the read buffer
+    /// holds no more). If the server answered all it had while output was
+    /// held, it ran out of work because of the hold.
+    pub fn replies_handled(&mut self) {
         if self.held && self.written_unanswered == 0 {
             self.calm = self.next_calm.max(CALM_WRITES);
             self.next_calm = (self.calm * 2).min(CALM_WRITES_MAX);
@@ -95,7 +122,7 @@ impl Pacing {
     }
 
     /// The connection failed or closed: nothing is in flight any more.
-    pub(crate) fn reset(&mut self) {
+    pub fn reset(&mut self) {
         *self = Self::default();
     }
 }
@@ -106,7 +133,7 @@ mod tests {
 
     #[test]
     fn holds_only_while_enough_written_commands_are_unanswered() {
-        let mut pacing = Pacing::default();
+        let mut pacing = WritePacing::default();
         assert!(!pacing.holds(100), "nothing written yet");
         pacing.taken(HOLD_WHILE_UNANSWERED);
         assert!(pacing.holds(100));
@@ -116,7 +143,7 @@ mod tests {
 
     #[test]
     fn a_large_backlog_is_written_at_once() {
-        let mut pacing = Pacing::default();
+        let mut pacing = WritePacing::default();
         pacing.taken(1000);
         assert!(pacing.holds(HOLD_AT_MOST - 1));
         assert!(!pacing.holds(HOLD_AT_MOST));
@@ -124,7 +151,7 @@ mod tests {
 
     #[test]
     fn a_server_left_idle_by_a_hold_turns_holding_off_for_a_while() {
-        let mut pacing = Pacing::default();
+        let mut pacing = WritePacing::default();
         pacing.taken(HOLD_WHILE_UNANSWERED);
         assert!(pacing.holds(10));
         for _ in 0..HOLD_WHILE_UNANSWERED {
@@ -139,8 +166,8 @@ mod tests {
     }
 
     /// A pacer holding output with as many commands unanswered as it takes.
-    fn holding() -> Pacing {
-        let mut pacing = Pacing::default();
+    fn holding() -> WritePacing {
+        let mut pacing = WritePacing::default();
         pacing.taken(HOLD_WHILE_UNANSWERED);
         assert!(pacing.holds(10));
         pacing
@@ -149,7 +176,7 @@ mod tests {
     /// Lets the server of a [`holding`] pacer run out of work, then makes
     /// the writes that follow at once, until the pacer holds again; returns
     /// how many there were.
-    fn idle_the_server(pacing: &mut Pacing) -> u32 {
+    fn idle_the_server(pacing: &mut WritePacing) -> u32 {
         for _ in 0..HOLD_WHILE_UNANSWERED {
             pacing.answered();
         }
@@ -188,7 +215,7 @@ mod tests {
 
     #[test]
     fn replies_that_leave_work_in_flight_keep_holding_on() {
-        let mut pacing = Pacing::default();
+        let mut pacing = WritePacing::default();
         pacing.taken(HOLD_WHILE_UNANSWERED + 4);
         assert!(pacing.holds(10));
         for _ in 0..4 {
@@ -200,7 +227,7 @@ mod tests {
 
     #[test]
     fn answers_beyond_what_was_written_do_not_wrap() {
-        let mut pacing = Pacing::default();
+        let mut pacing = WritePacing::default();
         pacing.answered();
         pacing.replies_handled();
         assert!(!pacing.holds(10));
