@@ -370,10 +370,11 @@ where
     /// is written first and the reply is read under the timeout of the
     /// oldest command in flight. So follow-up commands sent while handling
     /// the replies of one read go out together, in one write. While 16 or
-    /// more written commands are unanswered, follow-ups (up to 64 KiB) wait
-    /// for the next replies instead: the server works through the earlier
-    /// commands first anyway, and they then leave in one larger write,
-    /// which saves both sides CPU ([`proto::write_pacing`]).
+    /// more written commands are unanswered and the replies come from
+    /// another CPU, follow-ups (up to 64 KiB) wait for the next replies
+    /// instead: the server works through the earlier commands first anyway,
+    /// and they then leave in one larger write, which saves both sides CPU
+    /// ([`proto::write_pacing`]).
     ///
     /// Dropping the future part-way loses nothing: the reply is returned
     /// by the next call, and the connection stays open even with a waiting
@@ -382,7 +383,10 @@ where
         if let Some(reply) = self.poll_buffered()? {
             return Ok(reply);
         }
-        if !self.pacing.holds(self.wbuf.remaining()) {
+        // Holding pays only while the server runs on another CPU: on ours it
+        // runs only while we sleep, and a hold would let it run out of work.
+        let hold = self.low_water.replies_across_cpus() && self.pacing.holds(self.wbuf.remaining());
+        if !hold {
             self.flush().await?;
         }
         self.next_response(None).await

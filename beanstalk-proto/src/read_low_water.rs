@@ -307,6 +307,22 @@ impl ReadLowWater {
         self.across_cpus = across == Some(true);
     }
 
+    /// Whether the replies were last seen coming from another CPU than the
+    /// reader's ([`ReadLowWater::set_replies_from_another_cpu`]); false
+    /// until that is known.
+    ///
+    /// ```
+    /// use beanstalk_proto::read_low_water::ReadLowWater;
+    ///
+    /// let mut mark = ReadLowWater::default();
+    /// assert!(!mark.replies_across_cpus());
+    /// mark.set_replies_from_another_cpu(Some(true));
+    /// assert!(mark.replies_across_cpus());
+    /// ```
+    pub fn replies_across_cpus(&self) -> bool {
+        self.across_cpus
+    }
+
     /// The most replies a read waits for, given where they come from.
     fn most_replies_awaited(&self) -> usize {
         if self.across_cpus {

@@ -31,7 +31,13 @@
 //! next [`CALM_WRITES`] writes before it tries holding again; twice as many
 //! each time that happens again, and half as many after a hold that ended
 //! with the server still busy. So a client and a server the scheduler moves
-//! between CPUs get the pacing of where they run now.
+//! between CPUs get the pacing of where they run now. A `Client` also
+//! knows where its replies come from
+//! ([`ReadLowWater::replies_across_cpus`]) and holds only while they come
+//! from another CPU: with the heuristic alone, a blocking client's
+//! pipelined reserve+delete on one CPU ran at 0.83x the raw client's pace.
+//!
+//! [`ReadLowWater::replies_across_cpus`]: crate::read_low_water::ReadLowWater::replies_across_cpus
 //!
 //! ```
 //! use beanstalk_proto::write_pacing::{WritePacing, HOLD_WHILE_UNANSWERED};

@@ -707,55 +707,97 @@ pub async fn sliding_window_pipeline<A: Adapter>() {
 }
 
 /// A hand-made pipeline's follow-up commands wait while 16 or more written
-/// commands are unanswered (the server works through those first anyway),
-/// then leave together, in one write, once fewer are. A peer of the
-/// test's answers at its own pace and watches what arrives when.
+/// commands are unanswered and the replies come from another CPU (the
+/// server works through the earlier commands first anyway), then leave
+/// together, in one write, once fewer are unanswered. A peer of the
+/// test's, pinned to the other CPU, answers at its own pace and watches
+/// what arrives when.
 pub async fn follow_ups_gather_while_the_server_is_busy<A: Adapter>() {
+    follow_ups_with_the_peer_on::<A>(0).await;
+}
+
+/// On the client's own CPU the server runs only while the client sleeps,
+/// so a hold would let it run out of work: follow-ups go at once.
+pub async fn follow_ups_go_at_once_from_the_same_cpu<A: Adapter>() {
+    follow_ups_with_the_peer_on::<A>(1).await;
+}
+
+/// 20 deletes written, then five follow-ups, one per reply, with a peer on
+/// `peer_cpu` and the client on CPU 1: held while 16 are unanswered if
+/// the CPUs differ, written at once if not.
+async fn follow_ups_with_the_peer_on<A: Adapter>(peer_cpu: usize) {
     const WRITTEN: u64 = 20;
     const FOLLOW_UPS: std::ops::RangeInclusive<u64> = 101..=105;
-    let peer = FakePeer::start(|stream| {
+    let held = peer_cpu != 1;
+    let peer = FakePeer::start(move |stream| {
         use std::io::{ErrorKind, Read, Write};
-        let deletes = |ids: &mut dyn Iterator<Item = u64>| -> Vec<u8> {
+        crate::cpus::pin_this_thread(peer_cpu);
+        let deletes = |ids: std::ops::RangeInclusive<u64>| -> Vec<u8> {
             ids.flat_map(|id| format!("delete {id}\r\n").into_bytes())
                 .collect()
         };
-        let mut received = Vec::new();
         let mut chunk = [0u8; 4096];
-        let first = deletes(&mut (1..=WRITTEN));
-        while received.len() < first.len() {
-            let n = stream.read(&mut chunk).unwrap();
-            assert!(n > 0, "closed early");
-            received.extend_from_slice(&chunk[..n]);
-        }
-        assert_eq!(received, first);
+        let mut read_exactly = |stream: &mut std::net::TcpStream, expected: &[u8]| {
+            let mut received = Vec::new();
+            while received.len() < expected.len() {
+                let n = stream.read(&mut chunk).unwrap();
+                assert!(n > 0, "closed early");
+                received.extend_from_slice(&chunk[..n]);
+            }
+            assert_eq!(
+                String::from_utf8_lossy(&received),
+                String::from_utf8_lossy(expected)
+            );
+        };
+        // A first exchange: the client looks where replies come from from
+        // its second read on.
+        read_exactly(stream, b"delete 999\r\n");
+        stream.write_all(b"NOT_FOUND\r\n").unwrap();
+        read_exactly(stream, &deletes(1..=WRITTEN));
         // Four answered: 16 written commands are still unanswered.
         stream.write_all(&b"DELETED\r\n".repeat(4)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_millis(300)))
-            .unwrap();
-        match stream.read(&mut chunk) {
-            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Ok(n) => panic!(
-                "written while 16 were unanswered: {:?}",
-                String::from_utf8_lossy(&chunk[..n])
-            ),
-            Err(error) => panic!("reading: {error}"),
+        if held {
+            stream
+                .set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+            let mut byte = [0u8; 64];
+            match stream.read(&mut byte) {
+                Err(error)
+                    if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Ok(n) => panic!(
+                    "written while 16 were unanswered: {:?}",
+                    String::from_utf8_lossy(&byte[..n])
+                ),
+                Err(error) => panic!("reading: {error}"),
+            }
+            stream.set_read_timeout(None).unwrap();
+        } else {
+            read_exactly(stream, &deletes(101..=104));
         }
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        // A fifth answer brings it to 15: every follow-up leaves at once.
+        // A fifth answer brings it to 15: what is queued leaves at once.
         stream.write_all(b"DELETED\r\n").unwrap();
-        let n = stream.read(&mut chunk).unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&chunk[..n]),
-            String::from_utf8_lossy(&deletes(&mut FOLLOW_UPS.clone())),
-            "the follow-ups, in one write"
-        );
+        if held {
+            let all = deletes(FOLLOW_UPS);
+            let n = stream.read(&mut chunk).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&chunk[..n]),
+                String::from_utf8_lossy(&all),
+                "the follow-ups, in one write"
+            );
+        } else {
+            read_exactly(stream, &deletes(105..=105));
+        }
         let rest = WRITTEN as usize - 5 + FOLLOW_UPS.count();
         stream.write_all(&b"DELETED\r\n".repeat(rest)).unwrap();
     });
+    crate::cpus::pin_this_thread(1);
     let mut client = connect::<A>(&peer.url()).await;
+    A::send(&mut client, &cmd::Delete::new(999)).unwrap();
+    let (_, reply) = A::recv(&mut client).await.unwrap();
+    assert!(matches!(
+        cmd::Delete::from_response(reply),
+        Err(Error::NotFound)
+    ));
     for id in 1..=WRITTEN {
         A::send(&mut client, &cmd::Delete::new(id)).unwrap();
     }
@@ -1165,6 +1207,7 @@ macro_rules! conformance_suite {
             pipelines_from_another_cpu_are_never_held_back,
             sliding_window_pipeline,
             follow_ups_gather_while_the_server_is_busy,
+            follow_ups_go_at_once_from_the_same_cpu,
             replies_ahead_of_a_waiting_reserve_are_not_held_back,
             one_byte_chunks,
             stalled_server_times_out,
