@@ -98,6 +98,39 @@ impl WritePacing {
         hold
     }
 
+    /// [`WritePacing::holds`] for a connection that knows where its
+    /// replies come from ([`ReadLowWater::replies_across_cpus`]): only
+    /// while they come from another CPU. On the reader's own CPU the server
+    /// runs only while the reader sleeps, and a hold lets it run out of
+    /// work. What every `Client` asks before writing its follow-ups.
+    ///
+    /// [`ReadLowWater::replies_across_cpus`]: crate::read_low_water::ReadLowWater::replies_across_cpus
+    ///
+    /// ```
+    /// use beanstalk_proto::write_pacing::{WritePacing, HOLD_WHILE_UNANSWERED};
+    ///
+    /// let mut pacing = WritePacing::default();
+    /// pacing.taken(HOLD_WHILE_UNANSWERED);
+    /// assert!(!pacing.holds_across_cpus(false, 100), "the server shares our CPU");
+    /// assert!(pacing.holds_across_cpus(true, 100));
+    /// ```
+    pub fn holds_across_cpus(&mut self, replies_across_cpus: bool, queued: usize) -> bool {
+        replies_across_cpus && self.holds(queued)
+    }
+
+    /// Records what [`Connection::poll_response`] returned: a reply
+    /// answers a command ([`WritePacing::answered`]); none means every
+    /// reply read so far was handed out ([`WritePacing::replies_handled`]).
+    ///
+    /// [`Connection::poll_response`]: crate::Connection::poll_response
+    pub fn note_poll<T, E>(&mut self, polled: &Result<Option<T>, E>) {
+        match polled {
+            Ok(Some(_)) => self.answered(),
+            Ok(None) => self.replies_handled(),
+            Err(_) => {}
+        }
+    }
+
     /// Everything queued was taken for writing: every one of the
     /// `in_flight` commands is now written (or being written).
     pub fn taken(&mut self, in_flight: usize) {

@@ -286,10 +286,11 @@ impl Client {
         if let Some(reply) = self.poll_buffered()? {
             return Ok(reply);
         }
-        // Holding pays only while the server runs on another CPU: on ours it
-        // runs only while we sleep, and a hold would let it run out of work.
-        let hold = self.low_water.replies_across_cpus() && self.pacing.holds(self.wbuf.remaining());
-        if !hold {
+        let across_cpus = self.low_water.replies_across_cpus();
+        if !self
+            .pacing
+            .holds_across_cpus(across_cpus, self.wbuf.remaining())
+        {
             self.flush().await?;
         }
         self.next_response(None).await
@@ -379,20 +380,12 @@ impl Client {
 
     /// A reply already in the read buffer, without reading.
     fn poll_buffered(&mut self) -> Result<Option<(Token, Response)>, Error> {
-        match self.conn.poll_response(&mut self.rbuf) {
-            Ok(Some(reply)) => {
-                self.pacing.answered();
-                Ok(Some(reply))
-            }
-            Ok(None) => {
-                self.pacing.replies_handled();
-                Ok(None)
-            }
-            Err(error) => {
-                self.io = None;
-                Err(error.into())
-            }
-        }
+        let polled = self.conn.poll_response(&mut self.rbuf);
+        self.pacing.note_poll(&polled);
+        polled.map_err(|error| {
+            self.io = None;
+            error.into()
+        })
     }
 
     /// Reads until the next reply is complete, within the timeout the
