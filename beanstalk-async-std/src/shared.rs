@@ -48,7 +48,8 @@ const DRIVER_BUDGET: usize = 64;
 /// The tube in use belongs to the handle, not to the connection: each
 /// clone starts with the tube of the handle it was cloned from, and
 /// [`AsyncCommands::use_tube`](proto::AsyncCommands::use_tube) changes only
-/// this handle's. Before a command that acts on the tube in use (`put`,
+/// this handle's, once the server confirms it (a refused `use` leaves the
+/// handle where it was). Before a command that acts on the tube in use (`put`,
 /// `kick`, the state peeks, `list-tube-used`), the handle sends `use` if the
 /// connection is on another tube, in the same pipeline, so a task's jobs
 /// never land in a tube another task chose. The watch list, by contrast,
@@ -307,7 +308,7 @@ impl SharedClient {
         let explicit = explicit.map(checked_timeout).transpose()?;
         self.shared().options.checked()?;
         let (waiter, reply) = self.reply.begin();
-        enqueue(&self.handle.0, &mut self.tube, &request, waiter)?;
+        enqueue(&self.handle.0, &self.tube, &request, waiter)?;
         // The driver enforces the usual reply deadline for the whole
         // connection (see "Timeouts" above); only a one-call override needs
         // a timer here.
@@ -323,6 +324,7 @@ impl SharedClient {
                 }
             },
         };
+        proto::mux::follow_use(&mut self.tube, &response);
         R::from_response(response?)
     }
 }
@@ -334,7 +336,7 @@ impl SharedClient {
 /// to be written.
 fn enqueue<R: Request>(
     shared: &Shared,
-    tube: &mut Tube,
+    tube: &Tube,
     request: &R,
     waiter: ReplyTicket,
 ) -> Result<(), Error> {

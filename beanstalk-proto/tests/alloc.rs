@@ -222,7 +222,7 @@ fn a_shared_handles_command_allocates_nothing_once_buffers_have_grown() {
     let body = [b'p'; 100];
     let put = cmd::Put::new(&body, PutOptions::default()).unwrap();
     let mut mux: Mux<ReplyTicket> = Mux::new(beanstalk_proto::Config::default());
-    let mut tube = Tube::DEFAULT;
+    let tube = Tube::DEFAULT;
     let slot = ReplySlot::default();
     let mut out = WriteBuf::new();
     let replies: Vec<u8> = (0..2 * N)
@@ -236,7 +236,7 @@ fn a_shared_handles_command_allocates_nothing_once_buffers_have_grown() {
     // the reply awaited.
     let mut one_command = || {
         let (ticket, wait) = slot.begin();
-        mux.enqueue(&mut tube, &put, ticket).unwrap();
+        mux.enqueue(&tube, &put, ticket).unwrap();
         mux.take_output(&mut out);
         out.advance(out.remaining());
         let end = offset + replies[offset..].iter().position(|&b| b == b'\n').unwrap() + 1;

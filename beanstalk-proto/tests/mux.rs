@@ -1,8 +1,8 @@
 //! The shared-connection bookkeeping, fed byte literals: what the driver is
 //! given to write, and when, as replies come in.
 
-use beanstalk_proto::cmd::{Put, Quit};
-use beanstalk_proto::mux::Mux;
+use beanstalk_proto::cmd::{Put, Quit, Use};
+use beanstalk_proto::mux::{Mux, follow_use};
 use beanstalk_proto::{CommandError, Config, Error, PutOptions, Response, Tube, WriteBuf};
 use bytes::{Buf, BytesMut};
 
@@ -30,9 +30,9 @@ fn replies(mux: &mut Mux<u32>, text: &str, delivered: &mut Delivered) {
 /// A mux with 16 puts written and unanswered, callers 0 to 15.
 fn busy_mux() -> Mux<u32> {
     let mut mux = Mux::new(Config::default());
-    let mut tube = Tube::DEFAULT;
+    let tube = Tube::DEFAULT;
     for caller in 0..16 {
-        mux.enqueue(&mut tube, &put("a"), caller).unwrap();
+        mux.enqueue(&tube, &put("a"), caller).unwrap();
     }
     assert_eq!(
         write_out(&mut mux).len(),
@@ -44,10 +44,10 @@ fn busy_mux() -> Mux<u32> {
 #[test]
 fn commands_queued_while_the_server_is_busy_leave_together_in_order() {
     let mut mux = busy_mux();
-    let mut tube = Tube::DEFAULT;
+    let tube = Tube::DEFAULT;
     let mut delivered = Delivered::new();
     for (caller, body) in (16..20).zip(["b", "c", "d", "e"]) {
-        mux.enqueue(&mut tube, &put(body), caller).unwrap();
+        mux.enqueue(&tube, &put(body), caller).unwrap();
         assert!(write_out(&mut mux).is_empty(), "held");
     }
     replies(&mut mux, "INSERTED 1\r\n", &mut delivered);
@@ -65,12 +65,12 @@ fn commands_queued_while_the_server_is_busy_leave_together_in_order() {
 #[test]
 fn a_large_backlog_is_not_held() {
     let mut mux = busy_mux();
-    let mut tube = Tube::DEFAULT;
+    let tube = Tube::DEFAULT;
     let body = "x".repeat(40_000);
     let large = put(&body);
-    mux.enqueue(&mut tube, &large, 16).unwrap();
+    mux.enqueue(&tube, &large, 16).unwrap();
     assert!(write_out(&mut mux).is_empty(), "held");
-    mux.enqueue(&mut tube, &large, 17).unwrap();
+    mux.enqueue(&tube, &large, 17).unwrap();
     assert!(
         write_out(&mut mux).len() > 80_000,
         "64 KiB are written at once"
@@ -80,9 +80,9 @@ fn a_large_backlog_is_not_held() {
 #[test]
 fn a_held_quit_completes_after_the_replies_before_it_and_is_still_written() {
     let mut mux = busy_mux();
-    let mut tube = Tube::DEFAULT;
+    let tube = Tube::DEFAULT;
     let mut delivered = Delivered::new();
-    mux.enqueue(&mut tube, &Quit, 16).unwrap();
+    mux.enqueue(&tube, &Quit, 16).unwrap();
     assert!(write_out(&mut mux).is_empty(), "held");
     let answers: String = (1..=16).map(|id| format!("INSERTED {id}\r\n")).collect();
     replies(&mut mux, &answers, &mut delivered);
@@ -93,8 +93,8 @@ fn a_held_quit_completes_after_the_replies_before_it_and_is_still_written() {
 #[test]
 fn a_failure_answers_held_callers_too() {
     let mut mux = busy_mux();
-    let mut tube = Tube::DEFAULT;
-    mux.enqueue(&mut tube, &put("b"), 16).unwrap();
+    let tube = Tube::DEFAULT;
+    mux.enqueue(&tube, &put("b"), 16).unwrap();
     assert!(write_out(&mut mux).is_empty(), "held");
     let mut delivered = Delivered::new();
     mux.fail(
@@ -106,4 +106,78 @@ fn a_failure_answers_held_callers_too() {
     assert!(delivered.iter().all(|(_, reply)| reply.is_err()));
     assert!(write_out(&mut mux).is_empty());
     assert!(!mux.has_output());
+}
+
+/// Lets one caller's replies through `follow_use`, as a handle does.
+fn answer_handle(
+    mux: &mut Mux<u32>,
+    text: &str,
+    handle: &mut Tube,
+) -> Vec<Result<Response, Error>> {
+    let mut delivered = Delivered::new();
+    replies(mux, text, &mut delivered);
+    delivered
+        .into_iter()
+        .map(|(_, reply)| {
+            follow_use(handle, &reply);
+            reply
+        })
+        .collect()
+}
+
+#[test]
+fn a_refused_use_leaves_the_handle_and_its_next_job_where_they_were() {
+    let mut mux: Mux<u32> = Mux::new(Config::default());
+    let mut handle = Tube::DEFAULT;
+    mux.enqueue(&handle, &Use::new("emails").unwrap(), 1)
+        .unwrap();
+    assert_eq!(write_out(&mut mux), b"use emails\r\n");
+    answer_handle(&mut mux, "OUT_OF_MEMORY\r\n", &mut handle);
+    assert_eq!(handle, Tube::DEFAULT, "the server stayed on default");
+
+    mux.enqueue(&handle, &put("x"), 2).unwrap();
+    // Where the connection is after a refused `use` is said again.
+    assert_eq!(
+        write_out(&mut mux),
+        b"use default\r\nput 1024 0 60 1\r\nx\r\n"
+    );
+}
+
+#[test]
+fn a_refused_use_does_not_send_another_handles_job_to_the_wrong_tube() {
+    let mut mux: Mux<u32> = Mux::new(Config::default());
+    let mut first = Tube::DEFAULT;
+    let second = Tube::new("emails").unwrap();
+    mux.enqueue(&first, &Use::new("emails").unwrap(), 1)
+        .unwrap();
+    // Queued before the refusal is known: it must not count on it.
+    mux.enqueue(&second, &put("x"), 2).unwrap();
+    assert_eq!(
+        write_out(&mut mux),
+        b"use emails\r\nuse emails\r\nput 1024 0 60 1\r\nx\r\n"
+    );
+    let replies = answer_handle(
+        &mut mux,
+        "OUT_OF_MEMORY\r\nUSING emails\r\nINSERTED 3\r\n",
+        &mut first,
+    );
+    assert_eq!(first, Tube::DEFAULT);
+    assert!(matches!(
+        replies[..],
+        [Ok(Response::Word(_)), Ok(Response::Inserted(3))]
+    ));
+}
+
+#[test]
+fn a_confirmed_use_moves_the_handle_and_costs_its_next_job_no_second_use() {
+    let mut mux: Mux<u32> = Mux::new(Config::default());
+    let mut handle = Tube::DEFAULT;
+    mux.enqueue(&handle, &Use::new("emails").unwrap(), 1)
+        .unwrap();
+    assert_eq!(write_out(&mut mux), b"use emails\r\n");
+    answer_handle(&mut mux, "USING emails\r\n", &mut handle);
+    assert_eq!(handle.as_str(), "emails");
+
+    mux.enqueue(&handle, &put("x"), 2).unwrap();
+    assert_eq!(write_out(&mut mux), b"put 1024 0 60 1\r\nx\r\n");
 }

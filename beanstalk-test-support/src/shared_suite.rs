@@ -268,6 +268,78 @@ pub async fn callers_holding_jobs_do_not_make_every_read_allocate<A: SharedAdapt
     );
 }
 
+/// A server that refuses a handle's `use` (`OUT_OF_MEMORY`, as beanstalkd
+/// answers when it cannot make the tube) stays on its tube, and so must the
+/// handle: its next job goes where its earlier ones went, and another
+/// handle that uses the refused tube still gets its jobs there. A peer that
+/// keeps a tube in use as beanstalkd does refuses the first `use emails`.
+pub async fn a_refused_use_sends_no_job_to_the_wrong_tube<A: SharedAdapter>() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::mpsc;
+
+    let (landed, jobs) = mpsc::channel::<(String, String)>();
+    let peer = crate::FakePeer::start(move |stream| {
+        let mut reader = BufReader::new(stream.try_clone().expect("clone the peer's stream"));
+        let (mut tube, mut refused, mut next_id) = (String::from("default"), false, 1);
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let reply = match words[..] {
+                ["use", "emails"] if !refused => {
+                    refused = true;
+                    "OUT_OF_MEMORY\r\n".to_owned()
+                }
+                ["use", name] => {
+                    tube = name.to_owned();
+                    format!("USING {name}\r\n")
+                }
+                ["put", _, _, _, _] => {
+                    let mut body = String::new();
+                    reader.read_line(&mut body).expect("the put's body");
+                    landed
+                        .send((body.trim_end().to_owned(), tube.clone()))
+                        .expect("the test listens");
+                    next_id += 1;
+                    format!("INSERTED {}\r\n", next_id - 1)
+                }
+                _ => "UNKNOWN_COMMAND\r\n".to_owned(),
+            };
+            stream
+                .write_all(reply.as_bytes())
+                .expect("reply to the client");
+            line.clear();
+        }
+    });
+    let mut refused = connect::<A>(&peer.url(), Duration::from_secs(5)).await;
+    let mut other = refused.clone();
+    let error = refused
+        .use_tube("emails")
+        .await
+        .expect_err("the peer refuses it");
+    assert!(
+        matches!(error, Error::Server(proto::ServerError::OutOfMemory)),
+        "{error}"
+    );
+    refused.put("stays", PutOptions::default()).await.unwrap();
+    other.use_tube("emails").await.unwrap();
+    other.put("moves", PutOptions::default()).await.unwrap();
+    refused
+        .put("stays again", PutOptions::default())
+        .await
+        .unwrap();
+    let landed: Vec<(String, String)> = jobs.try_iter().collect();
+    let expected = [
+        ("stays", "default"),
+        ("moves", "emails"),
+        ("stays again", "default"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(body, tube)| ((*body).to_owned(), (*tube).to_owned()))
+        .collect();
+    assert_eq!(landed, expected);
+}
+
 /// Expands the shared-handle suite into one `#[test]` per scenario, for a
 /// [`SharedAdapter`] and a runtime's `block_on`:
 ///
@@ -282,6 +354,7 @@ macro_rules! shared_suite {
             a_connection_cut_mid_pipeline_fails_every_call_at_once,
             large_puts_from_a_few_callers_are_never_held_back,
             callers_on_another_cpu_are_never_held_back,
+            a_refused_use_sends_no_job_to_the_wrong_tube,
         );
     };
     (@tests $adapter:ty, $block_on:expr, $($name:ident),* $(,)?) => {

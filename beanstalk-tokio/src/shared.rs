@@ -35,7 +35,8 @@ const MAX_READ: usize = 64 * 1024;
 /// The tube in use belongs to the handle, not to the connection: each
 /// clone starts with the tube of the handle it was cloned from, and
 /// [`AsyncCommands::use_tube`](proto::AsyncCommands::use_tube) changes only
-/// this handle's. Before a command that acts on the tube in use (`put`,
+/// this handle's, once the server confirms it (a refused `use` leaves the
+/// handle where it was). Before a command that acts on the tube in use (`put`,
 /// `kick`, the state peeks, `list-tube-used`), the handle sends `use` if the
 /// connection is on another tube, in the same pipeline, so a task's jobs
 /// never land in a tube another task chose. The watch list, by contrast,
@@ -233,7 +234,7 @@ impl SharedClient {
         // Encoding under the lock keeps the handle's `use` and its command together.
         let due = {
             let mut mux = self.handle.0.lock();
-            mux.enqueue(&mut self.tube, &request, waiter)?;
+            mux.enqueue(&self.tube, &request, waiter)?;
             mux.output_due()
         };
         // Output held for the next replies is taken when they come, without a wake.
@@ -256,6 +257,7 @@ impl SharedClient {
                 }
             }
         };
+        proto::mux::follow_use(&mut self.tube, &response);
         R::from_response(response?)
     }
 }

@@ -10,15 +10,18 @@
 //! The tube in use belongs to each caller's handle, not to the connection:
 //! before a command that acts on the tube in use, `enqueue` inserts a `use`
 //! when the connection will be on another tube, in the same pipeline, so one
-//! task's job never lands in a tube another task chose.
+//! task's job never lands in a tube another task chose. A caller's own
+//! `use` moves its handle only once the server confirms it
+//! ([`follow_use`]): a refused one (`OUT_OF_MEMORY`) leaves the handle,
+//! and its later jobs, where they were.
 //!
 //! ```
 //! use beanstalk_proto::{mux::Mux, cmd::Put, Config, PutOptions, Response, Tube, WriteBuf};
 //! use bytes::{Buf, BytesMut};
 //!
 //! let mut mux: Mux<&str> = Mux::new(Config::default());
-//! let mut tube_a = Tube::new("a")?;
-//! mux.enqueue(&mut tube_a, &Put::new("x", PutOptions::default())?, "first caller")?;
+//! let tube_a = Tube::new("a")?;
+//! mux.enqueue(&tube_a, &Put::new("x", PutOptions::default())?, "first caller")?;
 //! let mut out = WriteBuf::new();
 //! mux.take_output(&mut out);
 //! assert_eq!(out.chunk(), b"use a\r\nput 1024 0 60 1\r\nx\r\n");
@@ -50,6 +53,29 @@ use crate::write_pacing::WritePacing;
 #[cfg(feature = "std")]
 pub use reply_slot::{ReplySlot, ReplyTicket, ReplyWait};
 
+/// Moves a handle to the tube its `use` was answered with: call it with
+/// every reply the handle's call gets from [`Mux::dispatch`]. Any other
+/// reply (an error, a refused `use`, another command's) leaves the
+/// handle's tube as it was.
+///
+/// ```
+/// use beanstalk_proto::{mux::follow_use, Error, ReplyWord, Response, Tube};
+///
+/// let mut handle = Tube::DEFAULT;
+/// let refused: Result<Response, Error> = Ok(Response::Word(ReplyWord::OutOfMemory));
+/// follow_use(&mut handle, &refused);
+/// assert_eq!(handle, Tube::DEFAULT);
+///
+/// follow_use(&mut handle, &Ok(Response::Using(Tube::new("emails")?)));
+/// assert_eq!(handle.as_str(), "emails");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn follow_use(handle_tube: &mut Tube, reply: &Result<Response, Error>) {
+    if let Ok(Response::Using(tube)) = reply {
+        handle_tube.clone_from(tube);
+    }
+}
+
 /// One entry per command in flight, in the connection's order.
 #[derive(Debug)]
 enum Slot<W> {
@@ -65,8 +91,10 @@ pub struct Mux<W> {
     conn: Connection,
     wbuf: WriteBuf,
     slots: VecDeque<Slot<W>>,
-    /// The tube the connection uses once everything sent so far is done.
-    tube_sent: Tube,
+    /// The tube the connection uses once everything sent so far is done;
+    /// `None` while a caller's own `use` is unanswered, since the server
+    /// may refuse it.
+    tube_sent: Option<Tube>,
     stopping: bool,
     pacing: WritePacing,
 }
@@ -78,7 +106,7 @@ impl<W> Mux<W> {
             conn: Connection::new(config),
             wbuf: WriteBuf::new(),
             slots: VecDeque::new(),
-            tube_sent: Tube::DEFAULT,
+            tube_sent: Some(Tube::DEFAULT),
             stopping: false,
             pacing: WritePacing::default(),
         }
@@ -111,15 +139,15 @@ impl<W> Mux<W> {
 
     /// Encodes `request` for a handle whose tube in use is `handle_tube`,
     /// preceded by a `use` when the connection will be on another tube,
-    /// and registers `waiter` for its reply. A `use` through the handle
-    /// changes `handle_tube`.
+    /// and registers `waiter` for its reply. The handle's own `use` changes
+    /// its tube once answered: pass the reply to [`follow_use`].
     ///
     /// Refuses commands that could hold every other caller's replies back
     /// ([`CommandError::WouldBlockShared`]). On error nothing is sent and
     /// `waiter` is dropped.
     pub fn enqueue<R: Request>(
         &mut self,
-        handle_tube: &mut Tube,
+        handle_tube: &Tube,
         request: &R,
         waiter: W,
     ) -> Result<(), Error> {
@@ -129,18 +157,17 @@ impl<W> Mux<W> {
         if self.stopping {
             return Err(self.conn.closed_error().into());
         }
-        if R::KIND.depends_on_tube_in_use() && self.tube_sent != *handle_tube {
+        if R::KIND.depends_on_tube_in_use() && self.tube_sent.as_ref() != Some(handle_tube) {
             self.conn
-                .send(&cmd::Use::new(&*handle_tube)?, &mut self.wbuf)?;
+                .send(&cmd::Use::new(handle_tube)?, &mut self.wbuf)?;
             self.slots.push_back(Slot::TubeSwitch);
-            self.tube_sent = handle_tube.clone();
+            self.tube_sent = Some(handle_tube.clone());
         }
         self.conn.send(request, &mut self.wbuf)?;
         if R::KIND == CommandKind::Use {
-            if let Some(tube) = request.session_tube() {
-                *handle_tube = tube.clone();
-                self.tube_sent = tube.clone();
-            }
+            // Refused, it leaves the connection where it was; until its
+            // reply, the next command on a tube says `use` again.
+            self.tube_sent = None;
         }
         self.slots.push_back(Slot::Caller(waiter));
         Ok(())
@@ -158,18 +185,18 @@ impl<W> Mux<W> {
     /// use bytes::Buf;
     ///
     /// let mut mux: Mux<u32> = Mux::new(Config::default());
-    /// let mut tube = Tube::DEFAULT;
+    /// let tube = Tube::DEFAULT;
     /// let put = Put::new("x", PutOptions::default())?;
     /// assert!(!mux.output_due(), "nothing queued");
     /// for caller in 0..16 {
-    ///     mux.enqueue(&mut tube, &put, caller)?;
+    ///     mux.enqueue(&tube, &put, caller)?;
     /// }
     /// assert!(mux.output_due(), "nothing written yet, so nothing to wait for");
     /// let mut out = WriteBuf::new();
     /// mux.take_output(&mut out);
     /// out.advance(out.remaining());
     ///
-    /// mux.enqueue(&mut tube, &put, 16)?;
+    /// mux.enqueue(&tube, &put, 16)?;
     /// assert!(!mux.output_due(), "held while 16 are unanswered: no need to wake the driver");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -193,16 +220,16 @@ impl<W> Mux<W> {
     /// use bytes::{Buf, BytesMut};
     ///
     /// let mut mux: Mux<u32> = Mux::new(Config::default());
-    /// let mut tube = Tube::DEFAULT;
+    /// let tube = Tube::DEFAULT;
     /// let put = Put::new("x", PutOptions::default())?;
     /// for caller in 0..16 {
-    ///     mux.enqueue(&mut tube, &put, caller)?;
+    ///     mux.enqueue(&tube, &put, caller)?;
     /// }
     /// let mut out = WriteBuf::new();
     /// mux.take_output(&mut out);
     /// out.advance(out.remaining()); // all 16 written
     ///
-    /// mux.enqueue(&mut tube, &put, 16)?;
+    /// mux.enqueue(&tube, &put, 16)?;
     /// mux.take_output(&mut out);
     /// assert!(!out.has_remaining() && mux.has_output(), "held: 16 are unanswered");
     ///
@@ -243,7 +270,16 @@ impl<W> Mux<W> {
             };
             self.pacing.answered();
             match self.slots.pop_front() {
-                Some(Slot::Caller(waiter)) => deliver(waiter, Ok(reply)),
+                Some(Slot::Caller(waiter)) => {
+                    // A caller's `use` confirmed with nothing sent after
+                    // it: the connection is known to be on its tube again.
+                    if let Response::Using(tube) = &reply {
+                        if self.slots.is_empty() {
+                            self.tube_sent = Some(tube.clone());
+                        }
+                    }
+                    deliver(waiter, Ok(reply));
+                }
                 Some(Slot::TubeSwitch) if matches!(reply, Response::Using(_)) => {}
                 // The `use` before a command failed (out of memory): what
                 // follows may act on the wrong tube, so stop here.
