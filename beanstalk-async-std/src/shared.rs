@@ -20,7 +20,7 @@ use proto::{AsyncExecute, Endpoint, Error, Options, ProtocolError, Request, Tube
 use proto::read_low_water::ReadLowWater;
 use proto::read_scratch::ReadScratch;
 
-use crate::io::{MAX_READ, UpdateLowWater, Watchdog, deadline_after, poll_send};
+use crate::io::{MAX_READ, UpdateLowWater, Watchdog, deadline_after, poll_read_into, poll_send};
 use crate::readiness::ReadReadiness;
 
 /// How many rounds of reading and writing the driver does in one poll
@@ -618,10 +618,23 @@ where
 
         // Read whenever the stream may have something: replies, but also an
         // EOF or garbage while idle. A wake from a caller alone reads nothing.
-        match self
+        let mut read = self
             .readiness
-            .poll_read_into(&mut self.scratch, io, cx, &mut self.rbuf)
+            .poll_read_into(&mut self.scratch, io, cx, &mut self.rbuf);
+        if read.is_pending()
+            && self
+                .replies
+                .deadline()
+                .is_some_and(|deadline| deadline <= Instant::now())
         {
+            // The oldest reply may be in, held below the receive mark,
+            // which wakes no read: a read now, past the readiness, decides.
+            // Nothing there is late indeed, and fails the connection below
+            // (so the waker this read leaves with the stream never matters).
+            let mut now = Context::from_waker(Waker::noop());
+            read = poll_read_into(&mut self.scratch, io, &mut now, &mut self.rbuf);
+        }
+        match read {
             Poll::Ready(Ok(0)) => {
                 self.shared
                     .lock()

@@ -32,6 +32,16 @@
 //! the mark is reached, the connection closes, or the reply timeout fails
 //! the call.
 //!
+//! "Sure to come" says nothing of when. A server whose disk or uplink
+//! slows down may send the oldest reply alone and the next ones seconds
+//! later, so a reply can sit below the mark while its deadline runs out.
+//! Every driver therefore reads what the socket holds when a reply's
+//! deadline comes, past the mark (a non-blocking read returns whatever is
+//! there; a blocking `recv` does so when its timeout runs out), and only a
+//! reply still incomplete then is late: a reply that came in time is never
+//! reported as a timeout, at the cost of reaching its caller as late as
+//! its deadline on such a link.
+//!
 //! Nor may it ask for more than the server can send before it hears back
 //! from the client. After a quiet spell the server's TCP restarts from a
 //! congestion window of 10 segments, and a segment carries at least one

@@ -580,6 +580,33 @@ pub async fn pipelined_puts_stop_at_the_unanswered_cap<A: Adapter>() {
     assert_eq!(written, 4 * put_len, "as many puts as fit the cap");
 }
 
+/// A reply that came in time is never taken for late. A pipeline's reads
+/// wait for several replies at once (the socket's receive mark, see
+/// `beanstalk_proto::read_low_water`); when the first reply comes alone and
+/// the others much later, the read must not sleep through the first
+/// one's deadline with that reply in the socket: it is read by then, and
+/// the others get their own deadline from there.
+pub async fn a_reply_held_below_the_read_mark_is_not_taken_for_late<A: Adapter>() {
+    const PUTS: usize = 40;
+    let read_timeout = Duration::from_millis(600);
+    // The first reply comes in time; the others after the first one's
+    // deadline but within their own, which starts when the first is read.
+    let peer =
+        FakePeer::answering_the_first_put_early(PUTS, read_timeout * 2 / 3, read_timeout * 4 / 3);
+    let settings = Settings {
+        read_timeout,
+        ..Settings::default()
+    };
+    let mut client = connect_with::<A>(&peer.url(), settings).await;
+    let bodies = (0..PUTS).map(|n| format!("job {n}").into_bytes()).collect();
+    let receipts = A::put_pipelined(&mut client, bodies, opts()).await;
+    let ids: Vec<u64> = receipts
+        .into_iter()
+        .map(|receipt| receipt.expect("every reply came within its deadline").id)
+        .collect();
+    assert_eq!(ids, (1..=PUTS as u64).collect::<Vec<_>>());
+}
+
 /// Pipelines whose replies come from another CPU: the server pinned to
 /// CPU 0 and the test's thread to CPU 1, so reads wait for two replies at
 /// most (`read_low_water::MOST_REPLIES_AWAITED_ACROSS_CPUS`). Batches of
@@ -1203,6 +1230,7 @@ macro_rules! conformance_suite {
             pipelined_puts,
             pipelined_large_puts,
             pipelined_puts_stop_at_the_unanswered_cap,
+            a_reply_held_below_the_read_mark_is_not_taken_for_late,
             hand_made_pipeline_of_large_puts,
             pipelines_from_another_cpu_are_never_held_back,
             sliding_window_pipeline,

@@ -674,6 +674,59 @@ impl FakePeer {
     pub fn connections(&self) -> usize {
         self.shared.accepted.load(Ordering::SeqCst)
     }
+
+    /// A peer that takes `puts` puts on each connection and answers the
+    /// first `first_after` and the others `rest_after` after the first put
+    /// came (job ids from 1), as a server does whose disk or uplink slows
+    /// down: the first reply alone is fewer bytes than a pipelining
+    /// client's receive mark asks for. It then reads until the client
+    /// closes.
+    pub fn answering_the_first_put_early(
+        puts: usize,
+        first_after: Duration,
+        rest_after: Duration,
+    ) -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::sync::mpsc;
+        Self::start(move |stream| {
+            let mut reader = BufReader::new(stream.try_clone().expect("clone the peer's stream"));
+            // Read on another thread: a client may hold commands back
+            // until the first reply.
+            let (read, arrived) = mpsc::channel();
+            let reading = thread::spawn(move || {
+                for _ in 0..puts {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let bytes: usize = line
+                        .trim_end()
+                        .rsplit(' ')
+                        .next()
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or_else(|| panic!("not a put: {line:?}"));
+                    let mut body = vec![0; bytes + 2];
+                    reader.read_exact(&mut body).expect("a put's body");
+                    let _ = read.send(Instant::now());
+                }
+                let _ = io::copy(&mut reader, &mut io::sink());
+            });
+            let first = arrived.recv().expect("a first put");
+            thread::sleep(first_after);
+            stream
+                .write_all(b"INSERTED 1\r\n")
+                .expect("the first reply");
+            for _ in 1..puts {
+                arrived.recv().expect("every put");
+            }
+            thread::sleep((first + rest_after).saturating_duration_since(Instant::now()));
+            let rest: String = (2..=puts).map(|id| format!("INSERTED {id}\r\n")).collect();
+            stream
+                .write_all(rest.as_bytes())
+                .expect("the other replies");
+            let _ = reading.join();
+        })
+    }
 }
 
 impl Drop for FakePeer {

@@ -217,6 +217,37 @@ pub async fn callers_on_another_cpu_are_never_held_back<A: SharedAdapter>() {
     );
 }
 
+/// A reply that came in time is never taken for late: with enough callers
+/// for the driver's reads to wait for several replies at once, a first
+/// reply that comes alone, long before the others, is read by its
+/// deadline, not left in the socket until the driver gives up.
+pub async fn a_reply_held_below_the_read_mark_is_not_taken_for_late<A: SharedAdapter>() {
+    let read_timeout = Duration::from_millis(600);
+    // The first reply comes in time; the others after the first one's
+    // deadline but within their own, which starts when the first is read.
+    let peer = crate::FakePeer::answering_the_first_put_early(
+        CALLERS,
+        read_timeout * 2 / 3,
+        read_timeout * 4 / 3,
+    );
+    let client = connect::<A>(&peer.url(), read_timeout).await;
+    let callers = (0..CALLERS).map(|caller| {
+        let mut handle = client.clone();
+        async move {
+            handle
+                .put(format!("job {caller}"), PutOptions::default())
+                .await
+        }
+    });
+    let mut ids: Vec<u64> = all(callers.collect())
+        .await
+        .into_iter()
+        .map(|receipt| receipt.expect("every reply came within its deadline").id)
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=CALLERS as u64).collect::<Vec<_>>());
+}
+
 /// Callers that keep their reserved job while they delete it: each job's
 /// body is a slice of the driver's read buffer, so that buffer cannot be
 /// reused while any caller holds one, and each read allocates another. A
@@ -355,6 +386,7 @@ macro_rules! shared_suite {
             large_puts_from_a_few_callers_are_never_held_back,
             callers_on_another_cpu_are_never_held_back,
             a_refused_use_sends_no_job_to_the_wrong_tube,
+            a_reply_held_below_the_read_mark_is_not_taken_for_late,
         );
     };
     (@tests $adapter:ty, $block_on:expr, $($name:ident),* $(,)?) => {

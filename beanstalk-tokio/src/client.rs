@@ -417,9 +417,18 @@ impl Client {
             }
             self.rbuf.reserve(self.read_size.get());
             let reading = io.read_buf(&mut self.rbuf);
-            let Some(read) = self.watchdog.until(at.map(|(at, _)| at), reading).await else {
-                let limit = at.map(|(_, limit)| limit).unwrap_or_default();
-                return Err(self.fail_timeout(limit));
+            let read = match self.watchdog.until(at.map(|(at, _)| at), reading).await {
+                Some(read) => read,
+                // Past the deadline, but the reply may be in, held below
+                // the receive mark: what is there decides. If the reply is
+                // still short, the next wait ends at once.
+                None => match io.read_held(&mut self.rbuf) {
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                        let limit = at.map(|(_, limit)| limit).unwrap_or_default();
+                        return Err(self.fail_timeout(limit));
+                    }
+                    held => held,
+                },
             };
             match read {
                 Ok(0) => {

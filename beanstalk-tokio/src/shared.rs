@@ -374,23 +374,11 @@ async fn drive(shared: Arc<Shared>, mut stream: Stream) {
             .min();
         tokio::select! {
             read = read_some(&mut reader, &mut rbuf, read_size.get()) => {
-                let mut mux = shared.lock();
-                match read {
-                    Ok(0) => {
-                        mux.end_of_stream(&rbuf, ReplyTicket::deliver);
-                        break;
-                    }
-                    Ok(n) => {
-                        read_size.record(n);
-                        if mux.dispatch(&mut rbuf, ReplyTicket::deliver).is_err() {
-                            break;
-                        }
-                        replies.update(mux.connection(), &options, deadline_after);
-                    }
-                    Err(error) => {
-                        mux.fail(ProtocolError::Abandoned, Some(Error::Io(error)), ReplyTicket::deliver);
-                        break;
-                    }
+                if let Ok(n) = read {
+                    read_size.record(n);
+                }
+                if !hand_out(&shared, read, &mut rbuf, &mut replies) {
+                    break;
                 }
             }
             written = write_some(&mut writer, &out), if out.has_remaining() => match written {
@@ -405,6 +393,18 @@ async fn drive(shared: Arc<Shared>, mut stream: Stream) {
             },
             () = timer.wait_until(next), if next.is_some() => {
                 let now = Instant::now();
+                // The oldest reply may be in, held below the receive mark,
+                // which wakes no read: what is there decides.
+                if replies.deadline().is_some_and(|at| at <= now) {
+                    match reader.read_held(&mut rbuf) {
+                        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                        held => {
+                            if !hand_out(&shared, held, &mut rbuf, &mut replies) {
+                                break;
+                            }
+                        }
+                    }
+                }
                 let late = if writing.is_some_and(|at| at <= now) {
                     Some(options.write_timeout)
                 } else if replies.deadline().is_some_and(|at| at <= now) {
@@ -422,6 +422,38 @@ async fn drive(shared: Arc<Shared>, mut stream: Stream) {
             () = woken.as_mut(), if !out.has_remaining() => {
                 woken.set(shared.wake.notified());
             }
+        }
+    }
+}
+
+/// Hands out the replies a read completed, or ends the connection on its
+/// end or error. Returns whether the driver goes on.
+fn hand_out(
+    shared: &Shared,
+    read: std::io::Result<usize>,
+    rbuf: &mut BytesMut,
+    replies: &mut ReplyWatch<Instant>,
+) -> bool {
+    let mut mux = shared.lock();
+    match read {
+        Ok(0) => {
+            mux.end_of_stream(rbuf, ReplyTicket::deliver);
+            false
+        }
+        Ok(_) => {
+            if mux.dispatch(rbuf, ReplyTicket::deliver).is_err() {
+                return false;
+            }
+            replies.update(mux.connection(), &shared.options, deadline_after);
+            true
+        }
+        Err(error) => {
+            mux.fail(
+                ProtocolError::Abandoned,
+                Some(Error::Io(error)),
+                ReplyTicket::deliver,
+            );
+            false
         }
     }
 }

@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::BytesMut;
 use proto::read_low_water::ReadLowWater;
 use proto::{Connection, Endpoint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -102,6 +103,53 @@ impl Stream {
     }
 }
 
+/// Reads what `socket` holds now into `rbuf`, without waiting, whatever
+/// its receive low-water mark: the runtime reports the socket readable
+/// only once the mark is reached, and a reply that came alone, fewer bytes
+/// than the mark, would otherwise sit unread until its deadline failed the
+/// call (see [`proto::read_low_water`]). `Ok(0)` is the end of the stream;
+/// nothing held is [`io::ErrorKind::WouldBlock`]. The runtime's sockets do
+/// not block, so the read goes past the runtime's own readiness, which
+/// only tells when to wait again.
+#[cfg(unix)]
+fn read_held<S: std::os::fd::AsFd>(socket: &S, rbuf: &mut BytesMut) -> io::Result<usize> {
+    use std::io::Read;
+    let socket = socket2::SockRef::from(socket);
+    let mut chunk = [0; 4096];
+    let mut total = 0;
+    loop {
+        match (&*socket).read(&mut chunk) {
+            Ok(n) => {
+                let read = chunk.get(..n).unwrap_or_default();
+                rbuf.extend_from_slice(read);
+                total += n;
+                if n < chunk.len() {
+                    return Ok(total);
+                }
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock && total > 0 => {
+                return Ok(total);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Without Unix descriptors no mark is set (see
+/// [`proto::read_low_water::update_on`]), so the runtime saw all there is.
+#[cfg(not(unix))]
+fn read_held<S>(_socket: &S, _rbuf: &mut BytesMut) -> io::Result<usize> {
+    Err(io::ErrorKind::WouldBlock.into())
+}
+
+impl Stream {
+    /// [`read_held`] on this socket.
+    pub(crate) fn read_held(&self, rbuf: &mut BytesMut) -> io::Result<usize> {
+        each_socket!(self, s => read_held(s, rbuf))
+    }
+}
+
 /// The reading side of a [`Stream`] borrowed by [`Stream::split`].
 #[derive(Debug)]
 pub(crate) enum ReadSide<'a> {
@@ -138,6 +186,11 @@ impl Stream {
 }
 
 impl ReadSide<'_> {
+    /// [`read_held`] on the socket this side reads.
+    pub(crate) fn read_held(&self, rbuf: &mut BytesMut) -> io::Result<usize> {
+        each_socket!(self, s => read_held(s.as_ref(), rbuf))
+    }
+
     /// [`Stream::update_read_low_water`] for the socket this side reads.
     pub(crate) fn update_read_low_water(
         &self,
