@@ -61,7 +61,9 @@ const MAX_READ: usize = 64 * 1024;
 /// # Cancellation and failures
 /// Dropping a call's future is always safe: its reply is read in order and
 /// discarded. A timeout, I/O error or protocol violation closes the
-/// connection and fails every call in flight.
+/// connection and fails every call in flight. So does the end of the
+/// runtime that runs the driver (the one the handle was connected in):
+/// handles kept past it get connection errors, never a wait.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -310,6 +312,10 @@ impl Shared {
 /// out in order, until the connection fails or closes, or every handle is
 /// gone and the replies still due have come in.
 async fn drive(shared: Arc<Shared>, mut stream: Stream) {
+    // Dropped unfinished (its runtime shut down, say), the driver fails
+    // the calls in flight and every later one, which would otherwise wait
+    // for it forever: the reply deadlines are its to enforce.
+    let _stop = StopOnDrop(&shared);
     let (mut reader, mut writer) = stream.split();
     let mut low_water = ReadLowWater::default();
     // Reads follow what arrives (see `proto::read_size`): callers hold
@@ -422,6 +428,18 @@ async fn drive(shared: Arc<Shared>, mut stream: Stream) {
             () = woken.as_mut(), if !out.has_remaining() => {
                 woken.set(shared.wake.notified());
             }
+        }
+    }
+}
+
+/// Stops the mux when the driver ends, however it ends.
+struct StopOnDrop<'a>(&'a Shared);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        let mut mux = self.0.lock();
+        if !mux.is_stopping() {
+            mux.fail(ProtocolError::Abandoned, None, ReplyTicket::deliver);
         }
     }
 }

@@ -4,7 +4,7 @@ mod shared_adapter;
 
 use std::time::Duration;
 
-use beanstalk_test_support::{FaultPlan, FaultProxy, Server};
+use beanstalk_test_support::{Direction, FaultPlan, FaultProxy, Server};
 use beanstalk_tokio::{AsyncCommands, CommandError, Error, Options, PutOptions, SharedClient};
 
 use shared_adapter::{Shared, block_on};
@@ -297,4 +297,54 @@ async fn zero_timeouts_are_refused_before_anything_is_sent() {
     assert_eq!(server.stats_counter("cmd-put"), 0);
     client.put("then", PutOptions::default()).await.unwrap();
     assert_eq!(server.stats_counter("cmd-put"), 1);
+}
+
+/// A handle outlives the runtime that runs its driver (a client kept in a
+/// static, used by one test's runtime after another's): the call waiting
+/// when that runtime shuts down, and every later call, fail at once rather
+/// than wait for a driver that is gone.
+#[test]
+fn calls_fail_at_once_once_the_drivers_runtime_is_gone() {
+    let server = Server::start();
+    // Replies never come: only the driver's end can answer the call.
+    let proxy = FaultProxy::start(
+        &server.addr(),
+        FaultPlan::new().stall_after(Direction::Downstream, 0),
+    );
+    let drivers = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let options = Options::default().read_timeout(Duration::from_secs(30));
+    let client = drivers
+        .block_on(SharedClient::connect_with(&proxy.url(), options))
+        .unwrap();
+    let mut waiting = client.clone();
+    let (answered, answer) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _ = answered.send(runtime.block_on(waiting.put("x", PutOptions::default())));
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    drop(drivers);
+    let error = answer
+        .recv_timeout(Duration::from_secs(2))
+        .expect("the waiting call is answered once its driver is gone")
+        .expect_err("no reply can come");
+    assert!(error.is_connection_error(), "{error}");
+
+    let mut later = client.clone();
+    assert!(!later.is_open());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let error = runtime
+        .block_on(later.put("y", PutOptions::default()))
+        .expect_err("the driver is gone");
+    assert!(error.is_connection_error(), "{error}");
 }
