@@ -184,8 +184,9 @@ impl ReconnectingClient {
 
     /// Runs `request` through the core's retry loop, after making sure an
     /// idle connection was not closed by the server meanwhile; with
-    /// `resend` false, a command that could be sent again returns its
-    /// error instead (the connection is still replaced on the next call).
+    /// `resend` false, only on the connection open now (see
+    /// [`proto::reconnect::run`]): one found closed is an error, replaced
+    /// on the next call.
     pub(crate) fn run<R: Request>(&mut self, request: R, resend: bool) -> Result<R::Output, Error> {
         if let Some(client) = self.client.as_mut() {
             client.close_if_peer_left(IDLE_PROBE);

@@ -321,8 +321,10 @@ impl<H: Handler> Slot<H> {
             if !self.shutdown.reserving(self.index, closer) {
                 break;
             }
-            // Not re-sent by the client: a new connection must be
-            // registered for shutdown first, which the next turn does.
+            // Only on the connection just registered, and not re-sent: a
+            // new connection (the idle one was found closed, or broke)
+            // must be registered for shutdown first, which the next turn
+            // does.
             let reserved = self.client.run(cmd::Reserve, false);
             self.shutdown.reserved(self.index);
             self.count_reconnects();

@@ -335,3 +335,58 @@ fn an_unbounded_wait_returns_once_triggered() {
     assert!(started.elapsed() >= Duration::from_millis(100));
     triggering.join().unwrap();
 }
+
+/// A reserve that fails (the server says `INTERNAL_ERROR`) is tried again
+/// after a pause, during which the server closes the idle connection. The
+/// next reserve must go out on a connection registered for shutdown: one
+/// the client opened on its own inside the call would wait for a job
+/// however long the shutdown waits.
+#[test]
+fn shutdown_stops_a_reserve_on_a_connection_replaced_while_idle() {
+    use beanstalk_test_support::FakePeer;
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let failed_once = Arc::new(AtomicBool::new(false));
+    let peer = FakePeer::start(move |stream| {
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            match line.split_whitespace().next() {
+                Some("watch") => stream.write_all(b"WATCHING 2\r\n").unwrap(),
+                Some("ignore") => stream.write_all(b"WATCHING 1\r\n").unwrap(),
+                // The first reserve fails and the connection closes; the
+                // others wait for a job that never comes.
+                Some("reserve") if !failed_once.swap(true, Ordering::SeqCst) => {
+                    stream.write_all(b"INTERNAL_ERROR\r\n").unwrap();
+                    return;
+                }
+                Some("reserve") => {}
+                _ => stream.write_all(b"UNKNOWN_COMMAND\r\n").unwrap(),
+            }
+            line.clear();
+        }
+    });
+    let worker = Worker::builder(&peer.url())
+        .tube("t")
+        .concurrency(1)
+        .build()
+        .unwrap();
+    let (shutdown, running) = start(worker, |_job: WorkerJob| Ok::<_, Error>(Outcome::Delete));
+    // Past the pause after the failed reserve: the next one waits.
+    thread::sleep(Duration::from_secs(1));
+    assert!(
+        peer.connections() >= 2,
+        "the failed reserve's connection was replaced"
+    );
+    shutdown.trigger();
+    let triggered = Instant::now();
+    while !running.is_finished() {
+        assert!(
+            triggered.elapsed() < Duration::from_secs(3),
+            "the worker still runs after shutdown"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    running.join().unwrap();
+}

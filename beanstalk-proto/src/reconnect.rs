@@ -236,10 +236,18 @@ pub async fn connect_once<L: Link + ?Sized>(link: &mut L) -> Result<(), Error> {
 }
 
 /// Runs `request` on `link`, connecting when there is no connection and
-/// sending it again after a break as the [`Reconnector`] says; with
-/// `resend` false, a command that could be sent again returns its error
-/// instead (the connection is still replaced on the next call). At most
+/// sending it again after a break as the [`Reconnector`] says. At most
 /// [`ReconnectPolicy::max_attempts`] attempts.
+///
+/// With `resend` false the command goes out on the connection open when
+/// the call starts, or not at all: without one it fails with
+/// [`CommandError::Closed`] and nothing connects, and a command that
+/// could be sent again after a break returns its error instead (the
+/// connection is replaced on the next call). That is for a caller that
+/// must know which connection a command waits on, as a worker that closes
+/// its reserving connection to shut down.
+///
+/// [`CommandError::Closed`]: crate::CommandError::Closed
 pub async fn run<L, R>(link: &mut L, request: R, resend: bool) -> Result<R::Output, Error>
 where
     L: Link + ?Sized,
@@ -249,6 +257,9 @@ where
     loop {
         if !link.is_open() {
             link.state().connection_lost();
+            if !resend {
+                return Err(CommandError::Closed.into());
+            }
         }
         link.state().check(&request)?;
         let sent = if link.is_open() {
