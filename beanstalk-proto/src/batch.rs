@@ -60,7 +60,9 @@ pub const MAX_UNANSWERED_BYTES: usize = 128 * 1024;
 pub const MAX_UNANSWERED_SHORT_REPLY_BYTES: usize = 256 * 1024;
 
 /// The most commands with short replies unanswered: 4,096 replies of at
-/// most 31 bytes fit a 128 KiB receive buffer.
+/// most 31 bytes fit a 128 KiB receive buffer. `use`, whose reply names
+/// its tube again, keeps [`MAX_UNANSWERED_BYTES`] of commands unanswered
+/// instead, and so about as many bytes of replies.
 pub const MAX_SHORT_REPLIES: usize = 4096;
 
 /// Results of a pipelined batch of one kind of request.
@@ -93,7 +95,10 @@ impl<R: Request> Batch<R> {
             waiting: VecDeque::new(),
             unanswered_bytes: 0,
             refilling: true,
-            cap: if R::KIND.has_short_reply() {
+            // Replies that repeat the command's tube are about as long as
+            // the command: the commands in flight must fit where their
+            // replies wait.
+            cap: if R::KIND.has_short_reply() && !R::KIND.reply_repeats_tube() {
                 MAX_UNANSWERED_SHORT_REPLY_BYTES
             } else {
                 MAX_UNANSWERED_BYTES

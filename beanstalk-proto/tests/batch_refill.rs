@@ -4,7 +4,7 @@
 use beanstalk_proto::batch::{
     Batch, MAX_SHORT_REPLIES, MAX_UNANSWERED_BYTES, MAX_UNANSWERED_SHORT_REPLY_BYTES,
 };
-use beanstalk_proto::cmd::{Delete, Peek, Put};
+use beanstalk_proto::cmd::{Delete, Peek, Put, Use};
 use beanstalk_proto::{Connection, PutOptions, Request, WriteBuf};
 use bytes::BytesMut;
 
@@ -182,4 +182,24 @@ fn a_run_wants_the_replies_that_let_it_send_again() {
     check(60_000, 23); // five fill the window; two replies are half of them
     check(100, 5_000); // thousands in flight: the cap of ten
     check(100, 7); // everything sent at once: all seven
+}
+
+/// `use` replies name the tube again (`USING <name>`), as long as the
+/// command: a batch of them keeps the smaller cap, so their replies fit
+/// where the server writes them.
+#[test]
+fn uses_with_long_names_keep_the_smaller_cap() {
+    let (mut conn, mut out) = (Connection::default(), WriteBuf::new());
+    let mut batch = Batch::with_capacity(10_000);
+    let name = "t".repeat(200);
+    let command = format!("use {name}\r\n").len();
+    let sent = send_while_worth_it(&mut batch, &mut conn, &mut out, || {
+        Use::new(name.as_str()).unwrap()
+    });
+    assert_eq!(sent, MAX_UNANSWERED_BYTES / command);
+    let replies = sent * format!("USING {name}\r\n").len();
+    assert!(
+        replies <= MAX_UNANSWERED_BYTES + 2 * sent,
+        "{replies} bytes of replies"
+    );
 }

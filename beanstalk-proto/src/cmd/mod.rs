@@ -281,12 +281,29 @@ impl CommandKind {
         )
     }
 
-    /// Whether every reply to the command is one short line, never a body
-    /// (at most 31 bytes: `INSERTED 18446744073709551615\r\n`): `put`,
-    /// `use`, `delete`, `release`, `bury`, `touch`, `watch`, `ignore`,
-    /// `kick`, `kick-job`, `pause-tube` and `quit`. A pipeline of these can
-    /// keep more unanswered, because the server never blocks writing their
-    /// replies.
+    /// Whether the reply names the tube the command did, and so is about
+    /// as long as the command: `use` (`USING <tube>`, up to 208 bytes).
+    /// Pipelined, such commands can keep no more unanswered than their
+    /// replies fit the client's receive buffer.
+    ///
+    /// ```
+    /// use beanstalk_proto::cmd::CommandKind;
+    ///
+    /// assert!(CommandKind::Use.reply_repeats_tube());
+    /// assert!(!CommandKind::Watch.reply_repeats_tube(), "WATCHING <count>");
+    /// ```
+    pub const fn reply_repeats_tube(self) -> bool {
+        matches!(self, Self::Use)
+    }
+
+    /// Whether every reply to the command is one line the server gives at
+    /// once, never a body: `put`, `use`, `delete`, `release`, `bury`,
+    /// `touch`, `watch`, `ignore`, `kick`, `kick-job`, `pause-tube` and
+    /// `quit`. Their replies are at most 31 bytes
+    /// (`INSERTED 18446744073709551615\r\n`), but for `use`'s, which names
+    /// the tube again ([`CommandKind::reply_repeats_tube`]). A pipeline of
+    /// these can keep more unanswered, because the server never blocks
+    /// writing their replies.
     pub const fn has_short_reply(self) -> bool {
         matches!(
             self,
