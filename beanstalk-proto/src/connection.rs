@@ -23,7 +23,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use crate::cmd::{self, CommandKind, ReplyTimeout, Request};
 use crate::config::Config;
 use crate::error::{CommandError, Error, ProtocolError};
-use crate::frame::{self, Frame, Head, Limits, Status, parse_frame};
+use crate::frame::{self, Frame, Head, Limits, Status};
 use crate::response::{Job, Response};
 use crate::tube::Tube;
 use crate::write_buf::WriteBuf;
@@ -405,23 +405,24 @@ impl Connection {
             .in_flight
             .front()
             .and_then(|entry| entry.kind.parse_usual_reply(src, &self.limits));
-        let (parsed, checked) = match usual {
-            Some((head, line_len)) => (
-                frame::frame_after_line(src, head, line_len, &self.limits),
-                true,
-            ),
-            None => (parse_frame(src, &self.limits), false),
+        let (head, line_len) = match usual {
+            Some(parsed) => parsed,
+            None => match frame::parse_head(src, &self.limits) {
+                // Checked on the line, so a reply that cannot answer the
+                // oldest command fails before its body is waited for.
+                Ok(Status::Complete((head, line_len))) => match self.check_answers_oldest(&head) {
+                    Ok(()) => (head, line_len),
+                    Err(error) => return Err(self.fail(error)),
+                },
+                Ok(Status::Partial) => return Ok(None),
+                Err(error) => return Err(self.fail(error)),
+            },
         };
-        let frame = match parsed {
+        let frame = match frame::frame_after_line(src, head, line_len, &self.limits) {
             Ok(Status::Complete(frame)) => frame,
             Ok(Status::Partial) => return Ok(None),
             Err(error) => return Err(self.fail(error)),
         };
-        if !checked {
-            if let Err(error) = self.check_answers_oldest(&frame.head) {
-                return Err(self.fail(error));
-            }
-        }
         let Some(entry) = self.in_flight.pop_front() else {
             return Err(self.fail(ProtocolError::Unsolicited(frame.head.word())));
         };

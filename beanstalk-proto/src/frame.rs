@@ -318,17 +318,26 @@ pub fn find_line_end(buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
 /// would not send. A body larger than its cap in `limits` is rejected as
 /// soon as its line arrives, before any of it is buffered.
 pub fn parse_frame<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<Frame<'a>>, ProtocolError> {
-    let (head, line_len) = match parse_plain_line(buf, limits) {
-        Some(parsed) => parsed?,
-        None => {
-            let Some(line_len) = find_line_end(buf)? else {
-                return Ok(Status::Partial);
-            };
-            let line = buf.get(..line_len - 2).unwrap_or_default();
-            (parse_line(line, limits)?, line_len)
-        }
+    match parse_head(buf, limits)? {
+        Status::Complete((head, line_len)) => frame_after_line(buf, head, line_len, limits),
+        Status::Partial => Ok(Status::Partial),
+    }
+}
+
+/// Parses the line of the reply at the start of `buf`, whether or not its
+/// body is in yet: the head and the line's length with its CRLF.
+pub(crate) fn parse_head<'a>(
+    buf: &'a [u8],
+    limits: &Limits,
+) -> Result<Status<(Head<'a>, usize)>, ProtocolError> {
+    if let Some(parsed) = parse_plain_line(buf, limits) {
+        return parsed.map(Status::Complete);
+    }
+    let Some(line_len) = find_line_end(buf)? else {
+        return Ok(Status::Partial);
     };
-    frame_after_line(buf, head, line_len, limits)
+    let line = buf.get(..line_len - 2).unwrap_or_default();
+    Ok(Status::Complete((parse_line(line, limits)?, line_len)))
 }
 
 /// The frame whose line, `line_len` bytes with its CRLF, was parsed into

@@ -705,3 +705,27 @@ fn a_reply_that_does_not_fit_is_rejected_before_its_body_is_consumed_or_typed() 
     assert_eq!(conn.poll_response(&mut src), Err(err));
     assert_eq!(conn.in_flight(), 0);
 }
+
+#[test]
+fn a_reply_that_does_not_fit_is_rejected_on_its_line_before_its_body_comes() {
+    // A megabyte announced after a delete: failing now, not after waiting
+    // for (and buffering) a body that could never answer the command.
+    let mut conn = beanstalk_proto::Connection::default();
+    conn.send(&cmd::Delete::new(1), &mut WriteBuf::new())
+        .unwrap();
+    let mut src = BytesMut::from(&b"OK 1000000\r\n"[..]);
+    assert_eq!(
+        conn.poll_response(&mut src),
+        Err(ProtocolError::UnexpectedReply {
+            command: "delete",
+            reply: W::Ok
+        })
+    );
+    // Nothing in flight: unsolicited on its line too.
+    let mut conn = beanstalk_proto::Connection::default();
+    let mut src = BytesMut::from(&b"RESERVED 1 5\r\nhe"[..]);
+    assert_eq!(
+        conn.poll_response(&mut src),
+        Err(ProtocolError::Unsolicited(W::Reserved))
+    );
+}
