@@ -14,8 +14,8 @@ use proto::api::{Blocking, now_or_never};
 use proto::retry::ReconnectPolicy;
 pub use proto::worker::{CounterSnapshot, Counters, FailurePolicy, Outcome, WorkerJob};
 use proto::worker::{
-    FromWorkerSettings, WorkerSettings, settle, should_disconnect_after_failed_settle, subscribe,
-    touch_interval,
+    FromWorkerSettings, WorkerSettings, job_ttr, settle, should_disconnect_after_failed_settle,
+    subscribe, touch_interval,
 };
 use proto::{Commands, Error, Job, ProtocolError, cmd};
 
@@ -329,15 +329,23 @@ impl<H: Handler> Slot<H> {
             self.shutdown.reserved(self.index);
             self.count_reconnects();
             match reserved {
-                Ok(job) if self.shutdown.is_triggered() => {
-                    // Reserved as shutdown began: hand it straight back.
-                    let _ = self.client.release(job.id, 0, 0).map(|_| ());
+                Ok(_) if self.shutdown.is_triggered() => {
+                    // Reserved as shutdown began: closing the connection
+                    // hands it back as it was, priority included, as a
+                    // cancelled reserve does on the async workers.
                     self.client.disconnect();
                 }
                 Ok(job) => self.process(job),
-                Err(Error::DeadlineSoon) => self.client.disconnect(),
                 Err(error) if error.is_connection_error() => {}
-                Err(_) => {
+                Err(error) => {
+                    if let Error::DeadlineSoon = error {
+                        // A job in its last second on this connection, one
+                        // whose settling failed: closing it makes the
+                        // server release the job now.
+                        self.client.disconnect();
+                    }
+                    // A server that keeps answering so is not polled in a
+                    // tight loop.
                     self.shutdown.wait_timeout(RESERVE_ERROR_PAUSE);
                 }
             }
@@ -377,7 +385,7 @@ impl<H: Handler> Slot<H> {
                 return;
             }
         };
-        let every = touch_interval(Duration::from_secs(stats.ttr.max(1)));
+        let every = touch_interval(job_ttr(stats.ttr));
         let priority = stats.pri;
 
         let (sender, results) = mpsc::channel();
@@ -396,12 +404,16 @@ impl<H: Handler> Slot<H> {
         }
 
         let mut next_touch = reserved_at + every;
+        let mut stopping = false;
+        // `None` while not stopping, and for a grace without end
+        // (`Duration::MAX`, past what the clock can hold).
         let mut grace_ends: Option<Instant> = None;
         let mut lost = false;
         let finished = loop {
             let now = Instant::now();
-            if grace_ends.is_none() && self.shutdown.is_triggered() {
-                grace_ends = Some(now + self.settings.grace);
+            if !stopping && self.shutdown.is_triggered() {
+                stopping = true;
+                grace_ends = now.checked_add(self.settings.grace);
             }
             if grace_ends.is_some_and(|end| now >= end) {
                 break None;

@@ -390,3 +390,59 @@ fn shutdown_stops_a_reserve_on_a_connection_replaced_while_idle() {
     }
     running.join().unwrap();
 }
+
+/// However long a job's TTR (`stats-job` says `u64::MAX` seconds, which no
+/// beanstalkd sends), scheduling its touches never overflows the clock:
+/// the job is handled, and the worker goes on.
+#[test]
+fn a_job_with_an_impossible_ttr_is_handled() {
+    let server = beanstalk_test_support::worker_suite::server_with_an_impossible_ttr();
+    let worker = Worker::builder(&server.url()).tube("t").build().unwrap();
+    let counters = worker.counters();
+    let (shutdown, running) = start(worker, |_job: WorkerJob| Ok::<_, Error>(Outcome::Delete));
+    wait_for(&counters, Duration::from_secs(2), |c| c.succeeded == 1);
+    shutdown.trigger();
+    let totals = running.join().expect("the worker does not panic");
+    assert_eq!((totals.reserved, totals.succeeded, totals.lost), (1, 1, 0));
+}
+
+/// A server that answers every `reserve` with `DEADLINE_SOON` is not
+/// polled in a tight loop.
+#[test]
+fn deadline_soon_on_every_reserve_is_not_a_tight_loop() {
+    let server = beanstalk_test_support::worker_suite::server_always_deadline_soon();
+    let worker = Worker::builder(&server.url()).tube("t").build().unwrap();
+    let (shutdown, running) = start(worker, |_job: WorkerJob| Ok::<_, Error>(Outcome::Delete));
+    thread::sleep(Duration::from_secs(1));
+    shutdown.trigger();
+    running.join().unwrap();
+    let connections = server.connections();
+    assert!(
+        (2..=10).contains(&connections),
+        "{connections} connections in a second"
+    );
+}
+
+/// A grace period without end (`Duration::MAX`) waits for the running
+/// handler however long it takes, without overflowing the clock.
+#[test]
+fn an_unbounded_grace_lets_the_running_handler_finish() {
+    let server = Server::start();
+    let mut put = producer(&server.url(), "grace");
+    put.put("slow", PutOptions::default()).unwrap();
+    let worker = Worker::builder(&server.url())
+        .tube("grace")
+        .shutdown_grace(Duration::MAX)
+        .build()
+        .unwrap();
+    let counters = worker.counters();
+    let (shutdown, running) = start(worker, |_job: WorkerJob| {
+        thread::sleep(Duration::from_millis(300));
+        Ok::<_, Error>(Outcome::Delete)
+    });
+    wait_for(&counters, Duration::from_secs(2), |c| c.reserved == 1);
+    shutdown.trigger();
+    let totals = running.join().expect("the worker does not panic");
+    assert_eq!((totals.succeeded, totals.released), (1, 0));
+    assert_eq!(server.stats_counter("cmd-delete"), 1);
+}

@@ -821,3 +821,85 @@ fn linger_close(mut stream: TcpStream) {
         }
     }
 }
+
+/// A listener on `127.0.0.1:0` that serves every connection at once, each
+/// on a thread of its own, answering each command line (without its CRLF)
+/// with what `answer` returns for it: `None` sends nothing, as a server
+/// does to a `reserve` while no job is ready. For clients that open many
+/// connections, such as a worker that reconnects, where a [`FakePeer`]
+/// serves one at a time. Commands with bodies (`put`) are not understood.
+#[derive(Debug)]
+pub struct ScriptedServer {
+    addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    shutdown: Arc<AtomicBool>,
+}
+
+impl ScriptedServer {
+    /// Starts listening.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound.
+    pub fn start<F>(answer: F) -> Self
+    where
+        F: Fn(&str) -> Option<Vec<u8>> + Send + Sync + 'static,
+    {
+        use std::io::{BufRead, BufReader};
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .unwrap_or_else(|e| panic!("ScriptedServer: cannot bind 127.0.0.1:0: {e}"));
+        let addr = listener.local_addr().expect("listener has an address");
+        let connections = Arc::new(AtomicUsize::new(0));
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let answer = Arc::new(answer);
+        {
+            let (connections, shutdown) = (Arc::clone(&connections), Arc::clone(&shutdown));
+            thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if shutdown.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(mut stream) = stream else { continue };
+                    connections.fetch_add(1, Ordering::SeqCst);
+                    let answer = Arc::clone(&answer);
+                    thread::spawn(move || {
+                        let Ok(read) = stream.try_clone() else { return };
+                        let mut lines = BufReader::new(read);
+                        let mut line = String::new();
+                        while lines.read_line(&mut line).unwrap_or(0) > 0 {
+                            if let Some(reply) = answer(line.trim_end()) {
+                                if stream.write_all(&reply).is_err() {
+                                    return;
+                                }
+                            }
+                            line.clear();
+                        }
+                    });
+                }
+            });
+        }
+        Self {
+            addr,
+            connections,
+            shutdown,
+        }
+    }
+
+    /// `beanstalk://127.0.0.1:PORT` of the server.
+    pub fn url(&self) -> String {
+        format!("beanstalk://{}", self.addr)
+    }
+
+    /// How many connections were accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for ScriptedServer {
+    /// Stops accepting; connections already open end when their clients
+    /// close them.
+    fn drop(&mut self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+    }
+}

@@ -25,7 +25,7 @@ use proto::stats::JobState;
 use proto::worker::{CounterSnapshot, Counters, Outcome, Pool, Shutdown, WorkerJob, WorkerRuntime};
 use proto::{AsyncCommands, Error, PutOptions};
 
-use crate::{FaultPlan, FaultProxy, Server};
+use crate::{FaultPlan, FaultProxy, ScriptedServer, Server};
 
 /// Waits up to `limit` for the counters to satisfy `done`.
 async fn wait_for<C: WorkerRuntime>(
@@ -663,6 +663,94 @@ pub async fn worker_keeps_consuming_from_a_draining_server<C: WorkerRuntime>() {
     ));
 }
 
+/// Answers a worker's subscription to tube `t` (`watch t`, `ignore
+/// default`), and its other commands as `reserve` says.
+fn worker_server(
+    reserve: impl Fn() -> Option<Vec<u8>> + Send + Sync + 'static,
+    ttr: u64,
+) -> ScriptedServer {
+    ScriptedServer::start(move |line| {
+        let command = line.split(' ').next().unwrap_or_default();
+        Some(match command {
+            "watch" => b"WATCHING 2\r\n".to_vec(),
+            "ignore" => b"WATCHING 1\r\n".to_vec(),
+            "reserve" => return reserve(),
+            "stats-job" => {
+                let yaml = format!(
+                    "---\nid: 1\ntube: t\nstate: reserved\npri: 5\nage: 0\ndelay: 0\n\
+                     ttr: {ttr}\ntime-left: 1\nfile: 0\nreserves: 1\ntimeouts: 0\n\
+                     releases: 0\nburies: 0\nkicks: 0\n"
+                );
+                format!("OK {}\r\n{yaml}\r\n", yaml.len()).into_bytes()
+            }
+            "delete" => b"DELETED\r\n".to_vec(),
+            "release" => b"RELEASED\r\n".to_vec(),
+            "touch" => b"TOUCHED\r\n".to_vec(),
+            _ => b"UNKNOWN_COMMAND\r\n".to_vec(),
+        })
+    })
+}
+
+/// A server whose one job has a TTR no beanstalkd gives (beanstalkd's is
+/// 32 bits; `stats-job` says `u64::MAX` seconds): the worker handles and
+/// deletes it like any other, and reserves again.
+pub fn server_with_an_impossible_ttr() -> ScriptedServer {
+    let handed_out = std::sync::atomic::AtomicBool::new(false);
+    worker_server(
+        move || {
+            (!handed_out.swap(true, Ordering::SeqCst)).then(|| b"RESERVED 1 1\r\nx\r\n".to_vec())
+        },
+        u64::MAX,
+    )
+}
+
+/// A server that answers every `reserve` with `DEADLINE_SOON`, which only
+/// a broken server or proxy would do on a fresh connection.
+pub fn server_always_deadline_soon() -> ScriptedServer {
+    worker_server(|| Some(b"DEADLINE_SOON\r\n".to_vec()), 60)
+}
+
+/// However long a job's TTR, touching it on time never overflows the
+/// clock: the job is handled and deleted, and the worker goes on.
+pub async fn a_job_with_an_impossible_ttr_is_handled<C: WorkerRuntime>() {
+    let server = server_with_an_impossible_ttr();
+    let worker = Pool::<C>::builder(&server.url()).tube("t").build().unwrap();
+    let counters = worker.counters();
+    let shutdown = Shutdown::new();
+    let handler = |_job: WorkerJob| async { Ok::<(), String>(()) };
+    let totals = alongside(worker.run(handler, shutdown.clone()), async {
+        wait_for::<C>(&counters, Duration::from_secs(2), |c| c.succeeded == 1).await;
+        shutdown.trigger();
+    })
+    .await;
+    assert_eq!((totals.reserved, totals.succeeded, totals.lost), (1, 1, 0));
+}
+
+/// A server that keeps answering `reserve` with `DEADLINE_SOON` is not
+/// polled in a tight loop: each time the slot closes its connection (the
+/// server then takes back any job it holds) and pauses, as after other
+/// reserve errors.
+pub async fn deadline_soon_on_every_reserve_is_not_a_tight_loop<C: WorkerRuntime>() {
+    let server = server_always_deadline_soon();
+    let worker = Pool::<C>::builder(&server.url())
+        .tube("t")
+        .reconnect_backoff(fast_reconnect())
+        .build()
+        .unwrap();
+    let shutdown = Shutdown::new();
+    let handler = |_job: WorkerJob| async { Ok::<(), String>(()) };
+    alongside(worker.run(handler, shutdown.clone()), async {
+        C::sleep(Duration::from_secs(1)).await;
+        shutdown.trigger();
+    })
+    .await;
+    let connections = server.connections();
+    assert!(
+        (2..=10).contains(&connections),
+        "{connections} connections in a second"
+    );
+}
+
 /// Expands the worker suite into one `#[test]` per scenario, for the
 /// connection type `$client` (an adapter's `Client`, whose `Pool` is its
 /// `Worker`), each run by `$block_on`:
@@ -685,6 +773,8 @@ macro_rules! worker_suite {
             worker_survives_a_server_restart,
             cut_connections_during_reserve_are_replaced,
             worker_keeps_consuming_from_a_draining_server,
+            a_job_with_an_impossible_ttr_is_handled,
+            deadline_soon_on_every_reserve_is_not_a_tight_loop,
         );
     };
     (@tests $client:ty, $block_on:expr, $($name:ident),* $(,)?) => {

@@ -197,6 +197,25 @@ impl FailurePolicy {
     }
 }
 
+/// A job's time-to-run from the seconds `stats-job` gives: at least one
+/// (the server counts 0 as 1), and no more than beanstalkd's 32-bit count,
+/// so that a figure no beanstalkd sends cannot overflow the clock when the
+/// next touch is scheduled.
+///
+/// ```
+/// use beanstalk_proto::worker::job_ttr;
+/// use std::time::{Duration, Instant};
+///
+/// assert_eq!(job_ttr(0), Duration::from_secs(1));
+/// assert_eq!(job_ttr(60), Duration::from_secs(60));
+/// let longest = job_ttr(u64::MAX);
+/// assert_eq!(longest, Duration::from_secs(u64::from(u32::MAX)));
+/// assert!(Instant::now().checked_add(longest).is_some());
+/// ```
+pub fn job_ttr(seconds: u64) -> Duration {
+    Duration::from_secs(seconds.clamp(1, u64::from(u32::MAX)))
+}
+
 /// How often to touch a job with time-to-run `ttr` while its handler runs:
 /// at half the TTR, or 2 s before it runs out if that is sooner, but never
 /// more often than every third of the TTR.

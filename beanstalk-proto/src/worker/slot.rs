@@ -16,7 +16,7 @@ use crate::retry::ReconnectPolicy;
 
 use super::race::{CatchUnwind, Either, Panicked, first, never};
 use super::runtime::{Handler, HandlerOutput, WorkerEvent, WorkerRuntime, until};
-use super::{Counters, Outcome, Shutdown, WorkerJob, WorkerSettings, touch_interval};
+use super::{Counters, Outcome, Shutdown, WorkerJob, WorkerSettings, job_ttr, touch_interval};
 
 /// The pause after an unexpected reply to `reserve`, so a misbehaving
 /// server is not polled in a tight loop.
@@ -100,16 +100,19 @@ impl<C: WorkerRuntime, H: Handler> Slot<C, H> {
             self.count_reconnects();
             match reserved {
                 Ok(job) => self.process(job).await,
-                Err(Error::DeadlineSoon) => {
-                    // This connection holds a job in its last second. Slots
-                    // settle or drop every job before reserving, so it is a
-                    // job whose settling failed: closing the connection
-                    // makes the server release it now.
-                    self.observe(WorkerEvent::DeadlineSoonWhileReserving);
-                    self.client.disconnect();
-                }
                 Err(error) => {
-                    self.observe(WorkerEvent::ReserveFailed(&error));
+                    if let Error::DeadlineSoon = error {
+                        // This connection holds a job in its last second.
+                        // Slots settle or drop every job before reserving,
+                        // so it is a job whose settling failed: closing the
+                        // connection makes the server release it now.
+                        self.observe(WorkerEvent::DeadlineSoonWhileReserving);
+                        self.client.disconnect();
+                    } else {
+                        self.observe(WorkerEvent::ReserveFailed(&error));
+                    }
+                    // Either way, a server that keeps answering so is not
+                    // polled in a tight loop.
                     let paused = first(shutdown.triggered(), C::sleep(RESERVE_ERROR_PAUSE));
                     if let Either::Left(()) = paused.await {
                         break;
@@ -161,8 +164,7 @@ impl<C: WorkerRuntime, H: Handler> Slot<C, H> {
                 return;
             }
         };
-        let ttr = Duration::from_secs(stats.ttr.max(1));
-        let every = touch_interval(ttr);
+        let every = touch_interval(job_ttr(stats.ttr));
         let priority = stats.pri;
 
         let handler = Arc::clone(&self.handler);
