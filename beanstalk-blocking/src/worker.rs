@@ -336,7 +336,13 @@ impl<H: Handler> Slot<H> {
                     self.client.disconnect();
                 }
                 Ok(job) => self.process(job),
-                Err(error) if error.is_connection_error() => {}
+                // A lost connection is replaced at once: the client backs
+                // off between attempts. A reply the server should not have
+                // sent, or one past this worker's limits (a job larger than
+                // its `max_job_size`, which every reserve gets again),
+                // pauses below like any other reserve error.
+                Err(error)
+                    if error.is_connection_error() && !matches!(error, Error::Protocol(_)) => {}
                 Err(error) => {
                     if let Error::DeadlineSoon = error {
                         // A job in its last second on this connection, one

@@ -3,8 +3,9 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
+use beanstalk_blocking::proto::retry::ReconnectPolicy;
 use beanstalk_blocking::{
-    Client, CommandError, Commands, Error, Options, PutOptions, ReconnectingClient,
+    Client, CommandError, Commands, Error, Options, ProtocolError, PutOptions, ReconnectingClient,
 };
 use beanstalk_test_support::Server;
 
@@ -58,4 +59,44 @@ fn a_zero_timeout_is_not_retried() {
         connections + 1,
         "no connection was opened"
     );
+}
+
+/// A reply past the client's own limits (a job larger than its
+/// `max_job_size`) is not a server's failure: sent again it would get the
+/// same job back, released when its connection closed, for ever. The call
+/// fails once, and the next call gets a new connection.
+#[test]
+fn a_job_past_the_clients_limit_is_reserved_once_not_for_ever() {
+    let server = Server::builder().max_job_size(300_000).start();
+    let mut producer =
+        Client::connect_with(&server.url(), Options::default().max_job_size(300_000)).unwrap();
+    let id = producer
+        .put(vec![b'x'; 100_000], PutOptions::default())
+        .unwrap()
+        .id;
+    // Attempts without end, as a worker's client has.
+    let policy = ReconnectPolicy::default().max_attempts(None);
+    let mut client =
+        ReconnectingClient::connect_with(&server.url(), Options::default(), policy).unwrap();
+    let (answered, answer) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let reserved = client.reserve_with_timeout(0);
+        let _ = answered.send((reserved, client));
+    });
+    let (reserved, mut client) = answer
+        .recv_timeout(Duration::from_secs(3))
+        .expect("the reserve returns");
+    assert!(
+        matches!(
+            reserved,
+            Err(Error::Protocol(ProtocolError::BodyTooLarge {
+                len: 100_000,
+                ..
+            }))
+        ),
+        "{reserved:?}"
+    );
+    assert_eq!(producer.stats_job(id).unwrap().reserves, 1);
+    client.put("next", PutOptions::default()).unwrap();
+    assert_eq!(client.reconnects(), 1);
 }

@@ -446,3 +446,25 @@ fn an_unbounded_grace_lets_the_running_handler_finish() {
     assert_eq!((totals.succeeded, totals.released), (1, 0));
     assert_eq!(server.stats_counter("cmd-delete"), 1);
 }
+
+/// A job larger than the worker's `max_job_size` is not reserved in a
+/// tight loop: each reserve fails, and the slot pauses between them.
+#[test]
+fn a_job_past_the_workers_limit_is_not_reserved_in_a_tight_loop() {
+    use beanstalk_test_support::worker_suite::{big_job, big_job_reserves};
+    let server = Server::builder().max_job_size(300_000).start();
+    let id = big_job(&server);
+    let worker = Worker::builder(&server.url())
+        .tube("default")
+        .build()
+        .unwrap();
+    let (shutdown, running) = start(worker, |_job: WorkerJob| Ok::<_, Error>(Outcome::Delete));
+    thread::sleep(Duration::from_secs(1));
+    shutdown.trigger();
+    assert_eq!(running.join().unwrap().succeeded, 0);
+    let reserves = big_job_reserves(&server, id);
+    assert!(
+        (1..=10).contains(&reserves),
+        "reserved {reserves} times in a second"
+    );
+}

@@ -170,8 +170,13 @@ impl Reconnector {
         if recovery == Recovery::Report {
             return AfterBreak::Fail(error);
         }
-        self.failures = self.failures.saturating_add(1);
         self.leases.connection_lost();
+        if recovery == Recovery::GiveUp {
+            // The server did nothing wrong: no backoff before the next
+            // connection.
+            return AfterBreak::Fail(error);
+        }
+        self.failures = self.failures.saturating_add(1);
         match recovery {
             Recovery::Resend if !self.policy.exhausted(attempts) => AfterBreak::Resend(error),
             Recovery::Resend => AfterBreak::Fail(error),

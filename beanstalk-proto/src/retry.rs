@@ -26,7 +26,7 @@ use alloc::boxed::Box;
 use core::time::Duration;
 
 use crate::cmd::CommandKind;
-use crate::error::Error;
+use crate::error::{Error, ProtocolError};
 
 /// Bounded exponential backoff: `initial * factor^attempt`, never more than
 /// `max`, optionally with deterministic jitter.
@@ -178,6 +178,14 @@ pub enum Recovery {
     /// replace the connection, but report [`Error::Unconfirmed`] for this
     /// command rather than send it again.
     Unconfirmed,
+    /// The connection is gone, but the server is not to blame: the reply
+    /// is past this client's own limits ([`ProtocolError::BodyTooLarge`]),
+    /// and would be again. Replace the connection, and return the error
+    /// rather than send the command again: a `reserve` would get the same
+    /// job (released when its connection closed) for ever.
+    ///
+    /// [`ProtocolError::BodyTooLarge`]: crate::ProtocolError::BodyTooLarge
+    GiveUp,
 }
 
 /// The rule in the [module docs](self): what to do after `error` answered a
@@ -195,10 +203,15 @@ pub enum Recovery {
 /// assert_eq!(recovery(CommandKind::Put, &lost, PutRetry::AtLeastOnce), Recovery::Resend);
 /// assert_eq!(recovery(CommandKind::Delete, &lost, PutRetry::AtLeastOnce), Recovery::Unconfirmed);
 /// assert_eq!(recovery(CommandKind::Put, &Error::Draining, PutRetry::AtLeastOnce), Recovery::Report);
+/// let too_large = Error::Protocol(ProtocolError::BodyTooLarge { len: 100_000, max: 65_535 });
+/// assert_eq!(recovery(CommandKind::Reserve, &too_large, PutRetry::AtMostOnce), Recovery::GiveUp);
 /// ```
 pub fn recovery(kind: CommandKind, error: &Error, puts: PutRetry) -> Recovery {
     if !error.is_connection_error() || matches!(error, Error::Unconfirmed { .. }) {
         return Recovery::Report;
+    }
+    if let Error::Protocol(ProtocolError::BodyTooLarge { .. }) = error {
+        return Recovery::GiveUp;
     }
     if !error.outcome_unknown() || safe_to_resend(kind, puts) {
         Recovery::Resend

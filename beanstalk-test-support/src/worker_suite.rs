@@ -663,6 +663,59 @@ pub async fn worker_keeps_consuming_from_a_draining_server<C: WorkerRuntime>() {
     ));
 }
 
+/// A job larger than the worker's `max_job_size` cannot be read; each
+/// reserve gets it (the server releases it when the connection closes)
+/// and fails, so the slot pauses between them instead of reserving it
+/// in a tight loop, and the job stays ready for a worker that can.
+pub async fn a_job_past_the_workers_limit_is_not_reserved_in_a_tight_loop<C: WorkerRuntime>() {
+    let server = Server::builder().max_job_size(300_000).start();
+    let id = big_job(&server);
+    let worker = Pool::<C>::builder(&server.url())
+        .tube("default")
+        .reconnect_backoff(fast_reconnect())
+        .build()
+        .unwrap();
+    let shutdown = Shutdown::new();
+    let handler = |_job: WorkerJob| async { Ok::<(), String>(()) };
+    let totals = alongside(worker.run(handler, shutdown.clone()), async {
+        C::sleep(Duration::from_secs(1)).await;
+        shutdown.trigger();
+    })
+    .await;
+    assert_eq!(totals.succeeded, 0);
+    let reserves = big_job_reserves(&server, id);
+    assert!(
+        (1..=10).contains(&reserves),
+        "reserved {reserves} times in a second"
+    );
+}
+
+/// Puts a 100,000-byte job into tube `default` of `server` (which must
+/// take it), past a worker's default `max_job_size`; returns its id.
+pub fn big_job(server: &Server) -> u64 {
+    let mut command = b"put 0 0 60 100000\r\n".to_vec();
+    command.extend(std::iter::repeat_n(b'x', 100_000));
+    command.extend_from_slice(b"\r\n");
+    let reply = String::from_utf8(server.raw_command(&command)).expect("text");
+    reply
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("not inserted: {reply:?}"))
+}
+
+/// How many times job `id` of `server` was reserved.
+pub fn big_job_reserves(server: &Server, id: u64) -> u64 {
+    let reply = String::from_utf8(server.raw_command(format!("stats-job {id}\r\n").as_bytes()))
+        .expect("text");
+    reply
+        .lines()
+        .find_map(|line| line.strip_prefix("reserves: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no reserves in {reply:?}"))
+}
+
 /// Answers a worker's subscription to tube `t` (`watch t`, `ignore
 /// default`), and its other commands as `reserve` says.
 fn worker_server(
@@ -775,6 +828,7 @@ macro_rules! worker_suite {
             worker_keeps_consuming_from_a_draining_server,
             a_job_with_an_impossible_ttr_is_handled,
             deadline_soon_on_every_reserve_is_not_a_tight_loop,
+            a_job_past_the_workers_limit_is_not_reserved_in_a_tight_loop,
         );
     };
     (@tests $client:ty, $block_on:expr, $($name:ident),* $(,)?) => {

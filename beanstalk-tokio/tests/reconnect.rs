@@ -11,7 +11,8 @@ use beanstalk_test_support::{Direction, FaultPlan, FaultProxy, Server};
 use beanstalk_tokio::proto::cmd::CommandKind;
 use beanstalk_tokio::proto::retry::{Backoff, PutRetry, ReconnectPolicy};
 use beanstalk_tokio::{
-    AsyncCommands, Client, CommandError, Error, Options, PutOptions, ReconnectingClient,
+    AsyncCommands, Client, CommandError, Error, Options, ProtocolError, PutOptions,
+    ReconnectingClient,
 };
 
 /// Quick retries, and enough of them to ride out a restart.
@@ -420,4 +421,41 @@ async fn a_zero_timeout_is_not_retried() {
         connections + 1,
         "no connection was opened"
     );
+}
+
+/// A reply past the client's own limits (a job larger than its
+/// `max_job_size`) is not a server's failure: sent again it would get the
+/// same job back, released when its connection closed, for ever. The call
+/// fails once, on the first connection, and the next call gets a new one.
+#[tokio::test]
+async fn a_job_past_the_clients_limit_is_reserved_once_not_for_ever() {
+    let server = Server::builder().max_job_size(300_000).start();
+    let mut producer =
+        Client::connect_with(&server.url(), Options::default().max_job_size(300_000))
+            .await
+            .unwrap();
+    let id = producer
+        .put(vec![b'x'; 100_000], PutOptions::default())
+        .await
+        .unwrap()
+        .id;
+    // Attempts without end, as a worker's client has.
+    let mut client = connect(&server.url(), policy().max_attempts(None)).await;
+    let reserved = tokio::time::timeout(Duration::from_secs(3), client.reserve_with_timeout(0))
+        .await
+        .expect("the reserve returns");
+    assert!(
+        matches!(
+            reserved,
+            Err(Error::Protocol(ProtocolError::BodyTooLarge {
+                len: 100_000,
+                ..
+            }))
+        ),
+        "{reserved:?}"
+    );
+    assert_eq!(producer.stats_job(id).await.unwrap().reserves, 1);
+    assert_eq!(client.reconnects(), 0);
+    client.put("next", PutOptions::default()).await.unwrap();
+    assert_eq!(client.reconnects(), 1);
 }
