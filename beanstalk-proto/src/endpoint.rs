@@ -20,8 +20,10 @@ pub const DEFAULT_ADDRESS: &str = "127.0.0.1:11300";
 /// A server address.
 ///
 /// Accepted forms: `host:port`, `host` (port 11300), `beanstalk://host[:port]`,
-/// `[::1]:port` and `beanstalk://[::1]`, `unix:///path/to.sock`, and a plain
-/// path containing `/`.
+/// `[::1]:port` and `beanstalk://[::1]`, `unix:///path/to.sock` (or
+/// `unix:/path/to.sock`), and a plain path containing `/`. A host is a name
+/// or an IP literal: user info (`user@`), a path or a query after it, or a
+/// space, is refused with the reason, before any connection is tried.
 ///
 /// ```
 /// use beanstalk_proto::Endpoint;
@@ -30,6 +32,7 @@ pub const DEFAULT_ADDRESS: &str = "127.0.0.1:11300";
 /// assert_eq!("unix:///run/beanstalkd.sock".parse(), Ok(Endpoint::unix("/run/beanstalkd.sock")));
 /// assert_eq!("./bs.sock".parse(), Ok(Endpoint::unix("./bs.sock")));
 /// assert!("beanstalk://host:99999".parse::<Endpoint>().is_err());
+/// assert!("beanstalk://user@host:11300".parse::<Endpoint>().is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -91,7 +94,11 @@ impl FromStr for Endpoint {
     type Err = AddressError;
 
     fn from_str(address: &str) -> Result<Self, AddressError> {
-        if let Some(path) = address.strip_prefix("unix://") {
+        // `unix:` and a path, as beanstalkd's own `-l unix:...` spells it.
+        if let Some(path) = address
+            .strip_prefix("unix://")
+            .or_else(|| address.strip_prefix("unix:"))
+        {
             return if path.is_empty() {
                 Err(AddressError::new(address, "empty socket path"))
             } else {
@@ -99,7 +106,16 @@ impl FromStr for Endpoint {
             };
         }
         let host_port = match address.strip_prefix("beanstalk://") {
-            Some(rest) => rest.strip_suffix('/').unwrap_or(rest),
+            Some(rest) => {
+                let rest = rest.strip_suffix('/').unwrap_or(rest);
+                if rest.contains(['/', '?', '#']) {
+                    return Err(AddressError::new(
+                        address,
+                        "a beanstalkd address has no path or query",
+                    ));
+                }
+                rest
+            }
             None if address.contains("://") => {
                 return Err(AddressError::new(
                     address,
@@ -139,11 +155,22 @@ fn split_host_port(text: &str) -> Result<(&str, u16), &'static str> {
     if host.is_empty() {
         return Err("empty host");
     }
+    if host.contains('@') {
+        return Err("user info (user@) is not part of a beanstalkd address");
+    }
+    // A name's letters, digits, `-`, `.` and `_`; an IPv6 literal's hex
+    // digits and `:`, and a zone after `%`.
+    let fits = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ':' | '%');
+    if !host.chars().all(fits) {
+        return Err("a host is a name or an IP address, without spaces or other signs");
+    }
     let port = match port {
         None => DEFAULT_PORT,
-        Some(port) => port
+        // Digits only: `u16` parsing would take a leading `+`.
+        Some(port) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => port
             .parse()
             .map_err(|_| "port must be a number from 0 to 65535")?,
+        Some(_) => return Err("port must be a number from 0 to 65535"),
     };
     Ok((host, port))
 }
@@ -173,6 +200,15 @@ mod tests {
             ("[fe80::1]:5", Endpoint::tcp("fe80::1", 5)),
             ("unix:///tmp/x.sock", Endpoint::unix("/tmp/x.sock")),
             ("/tmp/x.sock", Endpoint::unix("/tmp/x.sock")),
+            ("unix:/tmp/x.sock", Endpoint::unix("/tmp/x.sock")),
+            (
+                "beanstalk://[fe80::1%eth0]:5",
+                Endpoint::tcp("fe80::1%eth0", 5),
+            ),
+            (
+                "queue_1.example-2.net",
+                Endpoint::tcp("queue_1.example-2.net", 11300),
+            ),
         ];
         for (text, expected) in cases {
             assert_eq!(text.parse::<Endpoint>(), Ok(expected.clone()), "{text}");
@@ -183,7 +219,30 @@ mod tests {
             );
         }
         for bad in [
-            "", ":1", "h:", "h:x", "h:65536", "::1", "[::1", "[::1]x", "http://h", "unix://",
+            "",
+            ":1",
+            "h:",
+            "h:x",
+            "h:65536",
+            "::1",
+            "[::1",
+            "[::1]x",
+            "http://h",
+            "unix://",
+            "unix:",
+            "beanstalk://user@h:1",
+            "user@h",
+            "beanstalk://h/x",
+            "beanstalk://h:1/x",
+            "beanstalk://h?x=1",
+            "beanstalk://h#x",
+            " h:1",
+            "h :1",
+            "h: 1",
+            "h:+5",
+            "h:-5",
+            "beanstalk://[::1 ]:5",
+            "h\t:1",
         ] {
             assert!(bad.parse::<Endpoint>().is_err(), "{bad:?}");
         }
