@@ -70,6 +70,7 @@ pub use reply_slot::{ReplySlot, ReplyTicket, ReplyWait};
 /// assert_eq!(handle.as_str(), "emails");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[inline]
 pub fn follow_use(handle_tube: &mut Tube, reply: &Result<Response, Error>) {
     if let Ok(Response::Using(tube)) = reply {
         handle_tube.clone_from(tube);
