@@ -454,9 +454,7 @@ where
         let Some(io) = self.io.as_mut() else {
             return Err(self.conn.closed_error().into());
         };
-        if self.wbuf.has_remaining() {
-            self.pacing.taken(self.conn.in_flight());
-        }
+        let taking = self.wbuf.has_remaining();
         let (wbuf, watchdog) = (&mut self.wbuf, &mut self.watchdog);
         // `None` until the first wait; `Some(None)` for no deadline.
         let mut deadline = None;
@@ -474,7 +472,15 @@ where
             }
         });
         match sending.await {
-            Some(Ok(())) => Ok(()),
+            Some(Ok(())) => {
+                // Counted as written once they are: a call dropped
+                // mid-write leaves commands queued, and a hold that waited
+                // for their replies would wait for ever.
+                if taking {
+                    self.pacing.taken(self.conn.in_flight());
+                }
+                Ok(())
+            }
             Some(Err(error)) => Err(self.fail_io(error)),
             None => Err(self.fail_timeout(timeout)),
         }
@@ -648,5 +654,61 @@ where
         R::Output: Send,
     {
         self.client.run(request, Some(self.timeout))
+    }
+}
+
+#[cfg(all(test, feature = "smol"))]
+mod tests {
+    use std::time::Duration;
+
+    use beanstalk_test_support::PausablePutServer;
+    use proto::{AsyncCommands, PutOptions, cmd};
+
+    use super::Client;
+
+    /// A batch dropped while its write is blocked (a server that stalls,
+    /// under a caller's timeout) leaves commands queued, never written. The
+    /// next call writes them and goes on: a hold that counted them as
+    /// written would wait for their replies until the read timeout. The
+    /// replies come from another CPU, where a `Client` holds follow-ups.
+    #[test]
+    fn a_batch_dropped_mid_write_does_not_hold_the_next_one_back() {
+        beanstalk_test_support::cpus::pin_this_thread(0);
+        let server = PausablePutServer::start(1);
+        smol::block_on(async {
+            let options = proto::Options::default().read_timeout(Duration::from_secs(2));
+            let mut client = Client::connect_with(&server.url(), options).await.unwrap();
+            // A small send buffer, so the write blocks early and for sure.
+            client
+                .io
+                .as_ref()
+                .unwrap()
+                .set_send_buffer_size(4096)
+                .unwrap();
+            for _ in 0..5 {
+                client.put("warm", PutOptions::default()).await.unwrap();
+            }
+            server.pause();
+            let body = [b'x'; 100];
+            let puts: Vec<_> = (0..400)
+                .map(|_| cmd::Put::new(&body[..], PutOptions::default()).unwrap())
+                .collect();
+            let dropped =
+                futures_lite::future::or(async { Some(client.execute_many(puts).await) }, async {
+                    async_io::Timer::after(Duration::from_millis(300)).await;
+                    None
+                });
+            assert!(dropped.await.is_none(), "the stalled server answered");
+            assert!(
+                bytes::Buf::remaining(&client.wbuf) > 0,
+                "dropped with commands still to write"
+            );
+            server.resume();
+            let puts: Vec<_> = (0..10)
+                .map(|_| cmd::Put::new("next", PutOptions::default()).unwrap())
+                .collect();
+            let results = client.execute_many(puts).await;
+            assert!(results.iter().all(Result::is_ok), "{results:?}");
+        });
     }
 }

@@ -169,6 +169,13 @@ mod connect {
             each_socket!(&self.0, s => proto::read_low_water::update_on(s, mark, conn))
         }
 
+        /// Asks for a send buffer of `bytes`, so tests can make writes
+        /// block early.
+        #[cfg(test)]
+        pub(crate) fn set_send_buffer_size(&self, bytes: usize) -> io::Result<()> {
+            each_socket!(&self.0, s => socket2::SockRef::from(s).set_send_buffer_size(bytes))
+        }
+
         /// Without Unix sockets' peek, the break is found by the command.
         #[cfg(not(unix))]
         pub(crate) fn peer_closed(&self) -> bool {

@@ -60,7 +60,7 @@ pub mod shared_suite;
 mod stream;
 pub mod worker_suite;
 
-pub use proxy::{Direction, FakePeer, FaultPlan, FaultProxy, ScriptedServer};
+pub use proxy::{Direction, FakePeer, FaultPlan, FaultProxy, PausablePutServer, ScriptedServer};
 pub use server::{Address, Server, ServerBuilder};
 
 /// Runs a future that never waits, such as an async wrapper around a

@@ -903,3 +903,88 @@ impl Drop for ScriptedServer {
         let _ = TcpStream::connect(self.addr);
     }
 }
+
+/// A peer that answers `put`s with `INSERTED <n>` (ids from 1) on a thread
+/// pinned to CPU `cpu`, and reads nothing while paused: a server that
+/// stalls. Its receive buffer is small (4 KiB asked), so a client's writes
+/// block after a few kilobytes; serves one connection.
+#[derive(Debug)]
+pub struct PausablePutServer {
+    addr: SocketAddr,
+    paused: Arc<AtomicBool>,
+}
+
+impl PausablePutServer {
+    /// Starts listening.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound.
+    pub fn start(cpu: usize) -> Self {
+        use std::io::{BufRead, BufReader};
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("a TCP socket");
+        // Set before listening, so accepted connections inherit it.
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("an address");
+        socket.bind(&any.into()).expect("bind 127.0.0.1:0");
+        socket.listen(1).expect("listen");
+        let listener: TcpListener = socket.into();
+        let addr = listener.local_addr().expect("listener has an address");
+        let paused = Arc::new(AtomicBool::new(false));
+        let pause = Arc::clone(&paused);
+        thread::spawn(move || {
+            crate::cpus::pin_this_thread(cpu);
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            let _ = stream.set_nodelay(true);
+            let Ok(mut replies) = stream.try_clone() else {
+                return;
+            };
+            let mut commands = BufReader::new(stream);
+            let mut id = 0u64;
+            loop {
+                while pause.load(Ordering::SeqCst) {
+                    thread::sleep(Duration::from_millis(2));
+                }
+                let mut line = String::new();
+                if commands.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                let bytes: usize = line
+                    .trim_end()
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| panic!("not a put: {line:?}"));
+                let mut body = vec![0; bytes + 2];
+                if commands.read_exact(&mut body).is_err() {
+                    return;
+                }
+                id += 1;
+                if replies
+                    .write_all(format!("INSERTED {id}\r\n").as_bytes())
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        Self { addr, paused }
+    }
+
+    /// `beanstalk://127.0.0.1:PORT` of the peer.
+    pub fn url(&self) -> String {
+        format!("beanstalk://{}", self.addr)
+    }
+
+    /// Stops reading (after the command being read).
+    pub fn pause(&self) {
+        self.paused.store(true, Ordering::SeqCst);
+    }
+
+    /// Reads and answers again.
+    pub fn resume(&self) {
+        self.paused.store(false, Ordering::SeqCst);
+    }
+}

@@ -347,9 +347,7 @@ impl Client {
     /// Writes everything buffered, each write within the write timeout.
     async fn flush(&mut self) -> Result<(), Error> {
         let timeout = self.options.write_timeout;
-        if self.wbuf.has_remaining() {
-            self.pacing.taken(self.conn.in_flight());
-        }
+        let taking = self.wbuf.has_remaining();
         while self.wbuf.has_remaining() {
             let Some(io) = self.io.as_mut() else {
                 return Err(self.conn.closed_error().into());
@@ -374,6 +372,12 @@ impl Client {
                 Some(Err(error)) if error.kind() == std::io::ErrorKind::Interrupted => {}
                 Some(Err(error)) => return Err(self.fail_io(error)),
             }
+        }
+        // Counted as written once they are: a call dropped mid-write
+        // leaves commands queued, and a hold that waited for their
+        // replies would wait for ever.
+        if taking {
+            self.pacing.taken(self.conn.in_flight());
         }
         Ok(())
     }
@@ -525,5 +529,62 @@ impl AsyncExecute for WithTimeout<'_> {
         R::Output: Send,
     {
         self.client.run(request, Some(self.timeout))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use beanstalk_test_support::PausablePutServer;
+    use proto::{AsyncCommands, PutOptions, cmd};
+
+    use super::Client;
+    use crate::stream::Stream;
+
+    /// A batch dropped while its write is blocked (a server that stalls,
+    /// under a caller's timeout) leaves commands queued, never written. The
+    /// next call writes them and goes on: a hold that counted them as
+    /// written would wait for their replies until the read timeout. The
+    /// replies come from another CPU, where a `Client` holds follow-ups.
+    #[test]
+    fn a_batch_dropped_mid_write_does_not_hold_the_next_one_back() {
+        beanstalk_test_support::cpus::pin_this_thread(0);
+        let server = PausablePutServer::start(1);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let options = proto::Options::default().read_timeout(Duration::from_secs(2));
+            let mut client = Client::connect_with(&server.url(), options).await.unwrap();
+            // A small send buffer, so the write blocks early and for sure.
+            if let Some(Stream::Tcp(socket)) = &client.io {
+                socket2::SockRef::from(socket)
+                    .set_send_buffer_size(4096)
+                    .unwrap();
+            }
+            for _ in 0..5 {
+                client.put("warm", PutOptions::default()).await.unwrap();
+            }
+            server.pause();
+            let body = [b'x'; 100];
+            let puts: Vec<_> = (0..400)
+                .map(|_| cmd::Put::new(&body[..], PutOptions::default()).unwrap())
+                .collect();
+            let dropped =
+                tokio::time::timeout(Duration::from_millis(300), client.execute_many(puts));
+            assert!(dropped.await.is_err(), "the stalled server answered");
+            assert!(
+                bytes::Buf::remaining(&client.wbuf) > 0,
+                "dropped with commands still to write"
+            );
+            server.resume();
+            let puts: Vec<_> = (0..10)
+                .map(|_| cmd::Put::new("next", PutOptions::default()).unwrap())
+                .collect();
+            let results = client.execute_many(puts).await;
+            assert!(results.iter().all(Result::is_ok), "{results:?}");
+        });
     }
 }
