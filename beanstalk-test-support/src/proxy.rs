@@ -686,7 +686,7 @@ impl FakePeer {
         first_after: Duration,
         rest_after: Duration,
     ) -> Self {
-        use std::io::{BufRead, BufReader};
+        use std::io::BufReader;
         use std::sync::mpsc;
         Self::start(move |stream| {
             let mut reader = BufReader::new(stream.try_clone().expect("clone the peer's stream"));
@@ -695,18 +695,9 @@ impl FakePeer {
             let (read, arrived) = mpsc::channel();
             let reading = thread::spawn(move || {
                 for _ in 0..puts {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    if !read_put(&mut reader) {
                         return;
                     }
-                    let bytes: usize = line
-                        .trim_end()
-                        .rsplit(' ')
-                        .next()
-                        .and_then(|n| n.parse().ok())
-                        .unwrap_or_else(|| panic!("not a put: {line:?}"));
-                    let mut body = vec![0; bytes + 2];
-                    reader.read_exact(&mut body).expect("a put's body");
                     let _ = read.send(Instant::now());
                 }
                 let _ = io::copy(&mut reader, &mut io::sink());
@@ -920,7 +911,7 @@ impl PausablePutServer {
     /// # Panics
     /// If no loopback port can be bound.
     pub fn start(cpu: usize) -> Self {
-        use std::io::{BufRead, BufReader};
+        use std::io::BufReader;
         let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
             .expect("a TCP socket");
         // Set before listening, so accepted connections inherit it.
@@ -947,18 +938,7 @@ impl PausablePutServer {
                 while pause.load(Ordering::SeqCst) {
                     thread::sleep(Duration::from_millis(2));
                 }
-                let mut line = String::new();
-                if commands.read_line(&mut line).unwrap_or(0) == 0 {
-                    return;
-                }
-                let bytes: usize = line
-                    .trim_end()
-                    .rsplit(' ')
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or_else(|| panic!("not a put: {line:?}"));
-                let mut body = vec![0; bytes + 2];
-                if commands.read_exact(&mut body).is_err() {
+                if !read_put(&mut commands) {
                     return;
                 }
                 id += 1;
@@ -987,4 +967,24 @@ impl PausablePutServer {
     pub fn resume(&self) {
         self.paused.store(false, Ordering::SeqCst);
     }
+}
+
+/// Reads one `put` (its line and body) from a client; false once the
+/// client has closed.
+///
+/// # Panics
+/// If the client sent another command.
+fn read_put(commands: &mut impl io::BufRead) -> bool {
+    let mut line = String::new();
+    if commands.read_line(&mut line).unwrap_or(0) == 0 {
+        return false;
+    }
+    let bytes: usize = line
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a put: {line:?}"));
+    let mut body = vec![0; bytes + 2];
+    commands.read_exact(&mut body).is_ok()
 }
