@@ -100,3 +100,29 @@ fn a_job_past_the_clients_limit_is_reserved_once_not_for_ever() {
     client.put("next", PutOptions::default()).unwrap();
     assert_eq!(client.reconnects(), 1);
 }
+
+/// Only a command whose replies carry bodies gives up on a body past the
+/// client's limit: after a `put`, a reply announcing one is the server's
+/// fault, the connection broke after the put was sent, and the put is
+/// reported unconfirmed (its job may exist), as for any other break.
+#[test]
+fn a_put_answered_with_a_huge_body_is_unconfirmed() {
+    use beanstalk_test_support::FakePeer;
+    use std::io::{BufRead, BufReader, Write};
+    let peer = FakePeer::start(|stream| {
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let mut body = String::new();
+        reader.read_line(&mut body).unwrap();
+        stream.write_all(b"OK 99999999\r\n").unwrap();
+    });
+    let mut client = ReconnectingClient::connect_with(
+        &peer.url(),
+        Options::default(),
+        ReconnectPolicy::default(),
+    )
+    .unwrap();
+    let error = client.put("x", PutOptions::default()).unwrap_err();
+    assert!(matches!(error, Error::Unconfirmed { .. }), "{error:?}");
+}

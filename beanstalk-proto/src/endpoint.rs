@@ -21,7 +21,7 @@ pub const DEFAULT_ADDRESS: &str = "127.0.0.1:11300";
 ///
 /// Accepted forms: `host:port`, `host` (port 11300), `beanstalk://host[:port]`,
 /// `[::1]:port` and `beanstalk://[::1]`, `unix:///path/to.sock` (or
-/// `unix:/path/to.sock`), and a plain path containing `/`. A host is a name
+/// `unix:/path/to.sock`, an absolute path), and a plain path containing `/`. A host is a name
 /// or an IP literal: user info (`user@`), a path or a query after it, or a
 /// space, is refused with the reason, before any connection is tried.
 ///
@@ -94,10 +94,11 @@ impl FromStr for Endpoint {
     type Err = AddressError;
 
     fn from_str(address: &str) -> Result<Self, AddressError> {
-        // `unix:` and a path, as beanstalkd's own `-l unix:...` spells it.
+        // `unix:` and an absolute path, as beanstalkd's own `-l unix:...`
+        // spells it (`unix:11300` is a host named `unix`).
         if let Some(path) = address
             .strip_prefix("unix://")
-            .or_else(|| address.strip_prefix("unix:"))
+            .or_else(|| address.strip_prefix("unix:").filter(|p| p.starts_with('/')))
         {
             return if path.is_empty() {
                 Err(AddressError::new(address, "empty socket path"))
@@ -201,6 +202,7 @@ mod tests {
             ("unix:///tmp/x.sock", Endpoint::unix("/tmp/x.sock")),
             ("/tmp/x.sock", Endpoint::unix("/tmp/x.sock")),
             ("unix:/tmp/x.sock", Endpoint::unix("/tmp/x.sock")),
+            ("unix:11300", Endpoint::tcp("unix", 11300)),
             (
                 "beanstalk://[fe80::1%eth0]:5",
                 Endpoint::tcp("fe80::1%eth0", 5),

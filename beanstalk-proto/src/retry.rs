@@ -179,8 +179,8 @@ pub enum Recovery {
     /// command rather than send it again.
     Unconfirmed,
     /// The connection is gone, but the server is not to blame: the reply
-    /// is past this client's own limits ([`ProtocolError::BodyTooLarge`]),
-    /// and would be again. Replace the connection, and return the error
+    /// to a command whose replies carry bodies is past this client's own
+    /// limits ([`ProtocolError::BodyTooLarge`]), and would be again. Replace the connection, and return the error
     /// rather than send the command again: a `reserve` would get the same
     /// job (released when its connection closed) for ever.
     ///
@@ -205,13 +205,19 @@ pub enum Recovery {
 /// assert_eq!(recovery(CommandKind::Put, &Error::Draining, PutRetry::AtLeastOnce), Recovery::Report);
 /// let too_large = Error::Protocol(ProtocolError::BodyTooLarge { len: 100_000, max: 65_535 });
 /// assert_eq!(recovery(CommandKind::Reserve, &too_large, PutRetry::AtMostOnce), Recovery::GiveUp);
+/// // A `put` gets no body: that reply broke the connection, and the job may exist.
+/// assert_eq!(recovery(CommandKind::Put, &too_large, PutRetry::AtMostOnce), Recovery::Unconfirmed);
 /// ```
 pub fn recovery(kind: CommandKind, error: &Error, puts: PutRetry) -> Recovery {
     if !error.is_connection_error() || matches!(error, Error::Unconfirmed { .. }) {
         return Recovery::Report;
     }
+    // Only where the command's reply may carry a body: after a `put`,
+    // say, a body announced at all is a server's or proxy's fault.
     if let Error::Protocol(ProtocolError::BodyTooLarge { .. }) = error {
-        return Recovery::GiveUp;
+        if !kind.has_short_reply() {
+            return Recovery::GiveUp;
+        }
     }
     if !error.outcome_unknown() || safe_to_resend(kind, puts) {
         Recovery::Resend
