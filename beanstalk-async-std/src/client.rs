@@ -291,6 +291,11 @@ where
         R: Request,
         I: IntoIterator<Item = R>,
     {
+        // Zero options given to `from_stream` are refused before anything
+        // is encoded, as every single command refuses them.
+        if let Err(error) = self.options.checked() {
+            return requests.into_iter().map(|_| Err(error.into())).collect();
+        }
         let mut guard = CancelGuard(Some(self));
         let Some(client) = guard.0.as_deref_mut() else {
             return Vec::new();
@@ -360,6 +365,8 @@ where
     /// # }).unwrap();
     /// ```
     pub fn send<R: Request>(&mut self, request: &R) -> Result<Token, Error> {
+        // Zero options given to `from_stream`: refused before encoding.
+        self.options.checked()?;
         Ok(self.conn.send(request, &mut self.wbuf)?)
     }
 

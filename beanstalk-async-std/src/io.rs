@@ -145,7 +145,10 @@ impl Watchdog {
                     if now >= deadline {
                         return Poll::Ready(());
                     }
-                    at > deadline + deadline.saturating_duration_since(now) / 32
+                    // Past what the clock can hold: move it, to be safe.
+                    deadline
+                        .checked_add(deadline.saturating_duration_since(now) / 32)
+                        .is_none_or(|late| at > late)
                 }
                 Some(_) => false,
             };
