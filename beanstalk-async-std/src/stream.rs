@@ -171,7 +171,7 @@ mod connect {
 
         /// Asks for a send buffer of `bytes`, so tests can make writes
         /// block early.
-        #[cfg(test)]
+        #[cfg(all(test, feature = "smol"))]
         pub(crate) fn set_send_buffer_size(&self, bytes: usize) -> io::Result<()> {
             each_socket!(&self.0, s => socket2::SockRef::from(s).set_send_buffer_size(bytes))
         }

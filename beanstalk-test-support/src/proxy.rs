@@ -677,10 +677,10 @@ impl FakePeer {
 
     /// A peer that takes `puts` puts on each connection and answers the
     /// first `first_after` and the others `rest_after` after the first put
-    /// came (job ids from 1), as a server does whose disk or uplink slows
-    /// down: the first reply alone is fewer bytes than a pipelining
-    /// client's receive mark asks for. It then reads until the client
-    /// closes.
+    /// came (job ids from 1; a put that comes later is answered at once),
+    /// as a server does whose disk or uplink slows down: the first reply
+    /// alone is fewer bytes than a pipelining client's receive mark asks
+    /// for. It then reads until the client closes.
     pub fn answering_the_first_put_early(
         puts: usize,
         first_after: Duration,
@@ -707,14 +707,24 @@ impl FakePeer {
             stream
                 .write_all(b"INSERTED 1\r\n")
                 .expect("the first reply");
-            for _ in 1..puts {
-                arrived.recv().expect("every put");
-            }
             thread::sleep((first + rest_after).saturating_duration_since(Instant::now()));
-            let rest: String = (2..=puts).map(|id| format!("INSERTED {id}\r\n")).collect();
+            // Every put in by now, then each later one as it comes: a
+            // client may hold commands back until replies come.
+            let mut answered = 1;
+            let mut rest = String::new();
+            while arrived.try_recv().is_ok() {
+                answered += 1;
+                rest.push_str(&format!("INSERTED {answered}\r\n"));
+            }
             stream
                 .write_all(rest.as_bytes())
                 .expect("the other replies");
+            while answered < puts {
+                arrived.recv().expect("every put");
+                answered += 1;
+                let reply = format!("INSERTED {answered}\r\n");
+                stream.write_all(reply.as_bytes()).expect("a later reply");
+            }
             let _ = reading.join();
         })
     }
