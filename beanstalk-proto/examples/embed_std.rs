@@ -19,7 +19,7 @@ pub(crate) fn run(address: &str) -> Result<(), Box<dyn Error>> {
     let mut out = WriteBuf::new();
     let mut input = BytesMut::with_capacity(4096);
 
-    // 1. Encode: three commands, one write.
+    // 1. Encode: four commands, one write.
     conn.send(&cmd::Use::new("embedded")?, &mut out)?;
     conn.send(&cmd::Watch::new("embedded")?, &mut out)?;
     let put = conn.send(&cmd::Put::new("hello", PutOptions::default())?, &mut out)?;

@@ -16,7 +16,9 @@ use crate::{Connection, Options, Token};
 /// Call [`ReplyWatch::update`] whenever commands were queued or replies
 /// handed out; it starts a fresh deadline each time a different command
 /// becomes the oldest in flight, measured from that moment with the
-/// command's own timeout ([`Options::reply_deadline`]).
+/// command's own timeout ([`Options::reply_deadline`]). A watch belongs
+/// to one [`Connection`]: tokens start again on a new one, so a driver
+/// that reconnects starts a new watch (or calls [`ReplyWatch::reset`]).
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -77,6 +79,37 @@ impl<T: Copy> ReplyWatch<T> {
             self.deadline = self.limit.and_then(after);
         }
         self.deadline
+    }
+
+    /// Forgets the deadline, for a new connection: its first command is
+    /// the oldest from then on, whatever its token.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use beanstalk_proto::reply_watch::ReplyWatch;
+    /// use beanstalk_proto::{cmd, Connection, Options, WriteBuf};
+    ///
+    /// let options = Options::default();
+    /// let mut watch = ReplyWatch::default();
+    /// let then = Instant::now();
+    /// let mut old = Connection::new(options.config);
+    /// old.send(&cmd::Stats, &mut WriteBuf::new())?;
+    /// watch.update(&old, &options, |limit| then.checked_add(limit));
+    ///
+    /// let now = then + Duration::from_secs(100);
+    /// let mut new = Connection::new(options.config);
+    /// new.send(&cmd::Stats, &mut WriteBuf::new())?; // the same token as on `old`
+    /// watch.reset();
+    /// let deadline = watch.update(&new, &options, |limit| now.checked_add(limit));
+    /// assert_eq!(deadline, Some(now + Duration::from_secs(5)));
+    /// # Ok::<(), beanstalk_proto::Error>(())
+    /// ```
+    pub fn reset(&mut self) {
+        *self = Self {
+            head: None,
+            limit: None,
+            deadline: None,
+        };
     }
 
     /// The deadline last computed, without looking at the connection.

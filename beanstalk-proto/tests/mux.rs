@@ -181,3 +181,20 @@ fn a_confirmed_use_moves_the_handle_and_costs_its_next_job_no_second_use() {
     mux.enqueue(&handle, &put("x"), 2).unwrap();
     assert_eq!(write_out(&mut mux), b"put 1024 0 60 1\r\nx\r\n");
 }
+
+#[test]
+fn a_refused_command_sends_no_use_either() {
+    // Past the configured job size: refused before anything is queued,
+    // the `use` its handle's tube would need included.
+    let mut mux: Mux<u32> = Mux::new(Config::default());
+    let body = vec![b'x'; 70_000];
+    let put = Put::new(&body[..], PutOptions::default()).unwrap();
+    let error = mux.enqueue(&Tube::new("a").unwrap(), &put, 1).unwrap_err();
+    assert!(
+        matches!(error, Error::Command(CommandError::JobTooBig { .. })),
+        "{error}"
+    );
+    assert!(write_out(&mut mux).is_empty());
+    assert!(mux.is_idle());
+    assert_eq!(mux.connection().in_flight(), 0);
+}

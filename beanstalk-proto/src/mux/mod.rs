@@ -159,6 +159,9 @@ impl<W> Mux<W> {
             return Err(self.conn.closed_error().into());
         }
         if R::KIND.depends_on_tube_in_use() && self.tube_sent.as_ref() != Some(handle_tube) {
+            // The command is checked first, so a refused one sends no
+            // `use` either.
+            request.check(self.conn.config())?;
             self.conn
                 .send(&cmd::Use::new(handle_tube)?, &mut self.wbuf)?;
             self.slots.push_back(Slot::TubeSwitch);
