@@ -84,6 +84,9 @@ pub struct Client<S = DefaultStream> {
     pacing: WritePacing,
     /// Sets that mark; only the connect helpers' sockets have one.
     update_low_water: Option<UpdateLowWater<S>>,
+    /// Why every command is refused: zero timeouts given to
+    /// `from_stream`, which cannot fail. Found once, not per command.
+    refused: Option<CommandError>,
 }
 
 #[cfg(any(feature = "smol", feature = "async-std"))]
@@ -200,6 +203,7 @@ where
     pub fn from_stream(stream: S, options: Options) -> Self {
         // Valid options get their timeouts floored; a zero one is kept, and
         // refused by every command.
+        let refused = options.checked().err();
         let options = options.checked().unwrap_or(options);
         Self {
             io: Some(stream),
@@ -214,6 +218,7 @@ where
             low_water: ReadLowWater::default(),
             pacing: WritePacing::default(),
             update_low_water: None,
+            refused,
         }
     }
 
@@ -293,7 +298,7 @@ where
     {
         // Zero options given to `from_stream` are refused before anything
         // is encoded, as every single command refuses them.
-        if let Err(error) = self.options.checked() {
+        if let Some(error) = self.refused {
             return requests.into_iter().map(|_| Err(error.into())).collect();
         }
         let mut guard = CancelGuard(Some(self));
@@ -366,7 +371,9 @@ where
     /// ```
     pub fn send<R: Request>(&mut self, request: &R) -> Result<Token, Error> {
         // Zero options given to `from_stream`: refused before encoding.
-        self.options.checked()?;
+        if let Some(error) = self.refused {
+            return Err(error.into());
+        }
         Ok(self.conn.send(request, &mut self.wbuf)?)
     }
 
@@ -408,7 +415,9 @@ where
         // A zero timeout is refused before anything is encoded; so are
         // zero options given to `from_stream`, which cannot fail.
         let explicit = explicit.map(checked_timeout).transpose()?;
-        self.options.checked()?;
+        if let Some(error) = self.refused {
+            return Err(error.into());
+        }
         // Bytes and replies an earlier, cancelled call left are dealt with
         // below, in order.
         let token = self.conn.send(&request, &mut self.wbuf)?;

@@ -284,9 +284,7 @@ impl Client {
 
     /// Writes everything buffered.
     fn flush(&mut self) -> Result<(), Error> {
-        if self.wbuf.has_remaining() {
-            self.pacing.taken(self.conn.in_flight());
-        }
+        let taking = self.wbuf.has_remaining();
         while self.wbuf.has_remaining() {
             // One chunk (everything copied) is a plain write, which skips
             // the kernel's iovec import.
@@ -307,6 +305,10 @@ impl Client {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => return Err(self.fail_io(error, self.options.write_timeout)),
             }
+        }
+        // Counted as written once they are, as in the async clients.
+        if taking {
+            self.pacing.taken(self.conn.in_flight());
         }
         Ok(())
     }
