@@ -423,6 +423,42 @@ fn deadline_soon_on_every_reserve_is_not_a_tight_loop() {
     );
 }
 
+/// The shutdown ends a slot whose server went bad between a reserve and
+/// the `stats-job` after it, as in the async workers' suite.
+#[test]
+fn shutdown_ends_a_slot_retrying_for_its_jobs_stats() {
+    let server = beanstalk_test_support::worker_suite::server_broken_after_a_reserve();
+    let worker = Worker::builder(&server.url())
+        .tube("t")
+        .reconnect_backoff(Backoff::new(
+            Duration::from_millis(5),
+            Duration::from_millis(100),
+        ))
+        .build()
+        .unwrap();
+    let (shutdown, running) = start(worker, |_job: WorkerJob| Ok::<_, Error>(Outcome::Delete));
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while server.connections() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the slot did not retry stats-job"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    shutdown.trigger();
+    let stopped_by = Instant::now() + Duration::from_secs(5);
+    while !running.is_finished() {
+        assert!(
+            Instant::now() < stopped_by,
+            "the worker still ran 5 s after its shutdown ({} connections)",
+            server.connections()
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    let totals = running.join().unwrap();
+    assert_eq!((totals.reserved, totals.succeeded, totals.lost), (1, 0, 1));
+}
+
 /// A grace period without end (`Duration::MAX`) waits for the running
 /// handler however long it takes, without overflowing the clock.
 #[test]

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::pin::pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -804,6 +804,75 @@ pub async fn deadline_soon_on_every_reserve_is_not_a_tight_loop<C: WorkerRuntime
     );
 }
 
+/// A server that hands out one job, then answers its `stats-job` with a
+/// reply no beanstalkd sends, on every connection: a server gone bad right
+/// after a reserve. The worker's client sends the idempotent `stats-job`
+/// again on each new connection, for as long as that lasts.
+pub fn server_broken_after_a_reserve() -> ScriptedServer {
+    let handed_out = AtomicBool::new(false);
+    ScriptedServer::start(move |line| {
+        Some(match line.split(' ').next().unwrap_or_default() {
+            "watch" => b"WATCHING 2\r\n".to_vec(),
+            "ignore" => b"WATCHING 1\r\n".to_vec(),
+            "reserve" => {
+                return (!handed_out.swap(true, Ordering::SeqCst))
+                    .then(|| b"RESERVED 1 1\r\nx\r\n".to_vec());
+            }
+            "stats-job" => b"GARBLED\r\n".to_vec(),
+            _ => b"UNKNOWN_COMMAND\r\n".to_vec(),
+        })
+    })
+}
+
+/// The shutdown ends a slot whose server went bad between a reserve and the
+/// `stats-job` after it: the slot stops resending it (it used to go on for
+/// as long as the server stayed bad) and counts the job lost; the server
+/// gets it back when the connection closes.
+pub async fn shutdown_ends_a_slot_retrying_for_its_jobs_stats<C: WorkerRuntime>() {
+    let server = server_broken_after_a_reserve();
+    let worker = Pool::<C>::builder(&server.url())
+        .tube("t")
+        .reconnect_backoff(fast_reconnect())
+        .build()
+        .unwrap();
+    let shutdown = Shutdown::new();
+    let handler = |_job: WorkerJob| async { Ok::<(), String>(()) };
+    let running = alongside(worker.run(handler, shutdown.clone()), async {
+        // A few connections: the slot is resending `stats-job`.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while server.connections() < 3 {
+            assert!(
+                Instant::now() < deadline,
+                "the slot did not retry stats-job"
+            );
+            C::sleep(Duration::from_millis(5)).await;
+        }
+        shutdown.trigger();
+    });
+    let totals = within::<C, _>(Duration::from_secs(5), running)
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "the worker still ran 5 s after its shutdown ({} connections)",
+                server.connections()
+            )
+        });
+    assert_eq!((totals.reserved, totals.succeeded, totals.lost), (1, 0, 1));
+}
+
+/// `future`'s output, or `None` if `limit` passes first.
+async fn within<C: WorkerRuntime, F: Future>(limit: Duration, future: F) -> Option<F::Output> {
+    let mut future = pin!(future);
+    let mut timer = pin!(C::sleep(limit));
+    poll_fn(|cx| {
+        if let Poll::Ready(done) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(done));
+        }
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
 /// Expands the worker suite into one `#[test]` per scenario, for the
 /// connection type `$client` (an adapter's `Client`, whose `Pool` is its
 /// `Worker`), each run by `$block_on`:
@@ -829,6 +898,7 @@ macro_rules! worker_suite {
             a_job_with_an_impossible_ttr_is_handled,
             deadline_soon_on_every_reserve_is_not_a_tight_loop,
             a_job_past_the_workers_limit_is_not_reserved_in_a_tight_loop,
+            shutdown_ends_a_slot_retrying_for_its_jobs_stats,
         );
     };
     (@tests $client:ty, $block_on:expr, $($name:ident),* $(,)?) => {

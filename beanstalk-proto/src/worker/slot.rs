@@ -151,16 +151,25 @@ impl<C: WorkerRuntime, H: Handler> Slot<C, H> {
 
         // `stats-job` gives the TTR to touch by, and the counts the failure
         // policy needs. It is idempotent, so a reconnecting client may send
-        // it again on a new connection: then the job is no longer ours.
-        let stats = match self.client.stats_job(id).await {
-            Ok(stats) if self.client.generation() == generation => stats,
-            _ => {
+        // it again on a new connection: then the job is no longer ours. It
+        // is raced with the shutdown, since with the server gone it would
+        // be sent again for as long as the server stays away.
+        let shutdown = self.shutdown.clone();
+        let stats = match first(shutdown.triggered(), self.client.stats_job(id)).await {
+            Either::Right(Ok(stats)) if self.client.generation() == generation => stats,
+            asked => {
                 if self.client.generation() == generation {
                     // Still on the connection that holds the job, but its
-                    // state is unknown: make sure the server has it back.
+                    // state is unknown (or the job is not to be handled
+                    // now): make sure the server has it back, with its own
+                    // priority.
                     self.client.disconnect();
                 }
-                self.lost(id, "stats-job failed");
+                let why = match asked {
+                    Either::Left(()) => "shutdown before the job's stats came",
+                    Either::Right(_) => "stats-job failed",
+                };
+                self.lost(id, why);
                 return;
             }
         };
