@@ -559,6 +559,13 @@ impl Connection {
     }
 }
 
+/// Bodies at least this large (four times the largest read the adapters
+/// ask for) leave the read buffer they were read into to themselves.
+const DETACH_BODY_MIN: usize = 256 * 1024;
+
+/// The most bytes, buffered after such a body, copied to do so.
+const DETACH_REST_MAX: usize = 64 * 1024;
+
 /// A reply whose line is parsed and whose bytes are still in the buffer.
 enum Taken {
     /// No body: drop `len` bytes.
@@ -594,6 +601,15 @@ impl Taken {
                 src.advance(line_len);
                 let body = src.split_to(body_len).freeze();
                 src.advance(2);
+                if body_len >= DETACH_BODY_MIN && src.len() <= DETACH_REST_MAX {
+                    // The buffer grew to hold this body and still shares its
+                    // allocation: once the caller dropped the body, the
+                    // next `reserve` would take all of it back and keep it
+                    // for the connection's life (2 MiB after one 1 MiB
+                    // job). What follows the body moves to a buffer of its
+                    // own, so the allocation goes with the body.
+                    *src = BytesMut::from(&src[..]);
+                }
                 match job_id {
                     Some(id) => Response::Job(Job { id, body }),
                     None => Response::Yaml(body),

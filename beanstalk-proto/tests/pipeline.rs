@@ -777,3 +777,34 @@ fn batch_bounds_unanswered_bytes_and_reports_failures() {
         Err(Error::Protocol(ProtocolError::Abandoned))
     ));
 }
+
+/// A huge body takes the allocation it was read into with it: the buffer
+/// keeps only what follows, in a block of its own, so a connection does
+/// not hold a huge buffer for its life once the caller drops the body.
+#[test]
+fn a_huge_body_leaves_the_buffer_a_block_of_its_own() {
+    const HUGE: usize = 300_000;
+    let mut conn = Connection::new(Config::default().max_job_size(1 << 20));
+    let mut out = WriteBuf::new();
+    let first = conn.send(&cmd::Peek::new(1), &mut out).unwrap();
+    let second = conn.send(&cmd::Peek::new(2), &mut out).unwrap();
+    let mut src = BytesMut::from(&format!("FOUND 1 {HUGE}\r\n")[..]);
+    src.resize(src.len() + HUGE, b'x');
+    src.extend_from_slice(b"\r\nFOUND 2 1\r\ny\r\n");
+    let (token, reply) = conn.poll_response(&mut src).unwrap().unwrap();
+    let Response::Job(job) = reply else {
+        panic!("not a job")
+    };
+    assert_eq!((token, job.id, job.body.len()), (first, 1, HUGE));
+    assert!(
+        src.capacity() < HUGE,
+        "the buffer still spans the body's block: {} bytes",
+        src.capacity()
+    );
+    drop(job);
+    let (token, reply) = conn.poll_response(&mut src).unwrap().unwrap();
+    let Response::Job(job) = reply else {
+        panic!("not a job")
+    };
+    assert_eq!((token, job.id, &job.body[..]), (second, 2, &b"y"[..]));
+}
