@@ -748,7 +748,7 @@ fn worker_server(
 /// 32 bits; `stats-job` says `u64::MAX` seconds): the worker handles and
 /// deletes it like any other, and reserves again.
 pub fn server_with_an_impossible_ttr() -> ScriptedServer {
-    let handed_out = std::sync::atomic::AtomicBool::new(false);
+    let handed_out = AtomicBool::new(false);
     worker_server(
         move || {
             (!handed_out.swap(true, Ordering::SeqCst)).then(|| b"RESERVED 1 1\r\nx\r\n".to_vec())
