@@ -44,7 +44,7 @@ impl Stream {
                 }))
             }
             #[cfg(unix)]
-            Endpoint::Unix(path) => UnixStream::connect(path).map(Self::Unix),
+            Endpoint::Unix(path) => connect_unix(path, timeout).map(Self::Unix),
             #[cfg(not(unix))]
             Endpoint::Unix(_) => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
@@ -171,6 +171,30 @@ impl Stream {
             0 => Ok(false),
             _ => Ok(true),
         }
+    }
+}
+
+/// Connects to the Unix socket at `path` within `timeout`. A blocking
+/// `connect` to a listener whose backlog is full (a server stopped or
+/// swamped) waits until it accepts, for ever if it never does; the socket's
+/// send timeout bounds that wait (Linux, and other systems' `connect`,
+/// give up with `EAGAIN` when it runs out). The caller sets the real send
+/// timeout afterwards.
+#[cfg(unix)]
+fn connect_unix(path: &str, timeout: Duration) -> io::Result<UnixStream> {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let address = SockAddr::unix(path)?;
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.set_write_timeout(Some(timeout))?;
+    match socket.connect(&address) {
+        Ok(()) => Ok(UnixStream::from(std::os::fd::OwnedFd::from(socket))),
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "connect to {path} timed out after {timeout:?}: the server accepts no connection"
+            ),
+        )),
+        Err(error) => Err(error),
     }
 }
 

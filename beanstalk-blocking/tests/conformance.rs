@@ -33,7 +33,8 @@ impl Adapter for Blocking {
         let options = Options::default()
             .read_timeout(settings.read_timeout)
             .write_timeout(settings.write_timeout)
-            .max_job_size(settings.max_job_size);
+            .max_job_size(settings.max_job_size)
+            .connect_timeout(settings.connect_timeout);
         let client = Client::connect_with(address, options);
         ready(client.map(Blocking))
     }

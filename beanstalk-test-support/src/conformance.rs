@@ -28,6 +28,8 @@ pub struct Settings {
     pub write_timeout: Duration,
     /// The largest job the client sends or accepts.
     pub max_job_size: u32,
+    /// How long connecting may take.
+    pub connect_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -36,6 +38,7 @@ impl Default for Settings {
             read_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(5),
             max_job_size: 65_535,
+            connect_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -1149,6 +1152,102 @@ pub async fn connection_refused<A: Adapter>() {
     ));
 }
 
+/// A server that accepts no connection (stopped, or swamped: its listen
+/// backlog is full) fails the connect within the connect timeout, over a
+/// Unix socket as over TCP; the blocking client used to wait on a Unix
+/// socket until the server accepted, for ever if it never did.
+pub async fn connect_to_a_server_accepting_nothing_times_out<A: Adapter>() {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let dir = tempfile::Builder::new()
+        .prefix("beanstalk-full-")
+        .tempdir()
+        .expect("temp dir");
+    let path = dir.path().join("full.sock");
+    let unix = SockAddr::unix(&path).expect("socket path");
+    let tcp: SockAddr = "127.0.0.1:0"
+        .parse::<std::net::SocketAddr>()
+        .unwrap()
+        .into();
+    for (domain, address) in [(Domain::UNIX, unix), (Domain::IPV4, tcp)] {
+        let listener = Socket::new(domain, Type::STREAM, None).unwrap();
+        listener.bind(&address).unwrap();
+        listener.listen(0).unwrap();
+        let bound = listener.local_addr().unwrap();
+        // Connections that fill the backlog, none of them accepted.
+        let mut fillers = Vec::new();
+        for _ in 0..8 {
+            let filler = Socket::new(domain, Type::STREAM, None).unwrap();
+            filler.set_nonblocking(true).unwrap();
+            let _ = filler.connect(&bound);
+            fillers.push(filler);
+        }
+        let url = match bound.as_socket() {
+            Some(tcp) => tcp.to_string(),
+            None => format!("unix://{}", path.display()),
+        };
+        let settings = Settings {
+            connect_timeout: Duration::from_millis(300),
+            ..Settings::default()
+        };
+        let started = Instant::now();
+        // A blocking client's connect cannot be raced from here: a connect
+        // that never returns fails the test binary instead of hanging it.
+        let watchdog = HangWatchdog::arm(Duration::from_secs(10), format!("connect to {url}"));
+        let connected = A::connect(&url, settings).await;
+        drop(watchdog);
+        let took = started.elapsed();
+        match connected {
+            Err(error) => assert!(error.is_connection_error(), "{url}: {error}"),
+            Ok(_) => panic!("{url}: connected to a server that accepts nothing"),
+        }
+        assert!(
+            took < Duration::from_secs(3),
+            "{url}: the connect took {took:?}"
+        );
+    }
+}
+
+/// Ends the whole test process, with a message, if it is not dropped
+/// within its limit: for steps that cannot be raced with a timer.
+struct HangWatchdog {
+    disarmed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HangWatchdog {
+    fn arm(limit: Duration, what: String) -> Self {
+        use std::sync::atomic::Ordering;
+        let disarmed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&disarmed);
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + limit;
+            while Instant::now() < deadline {
+                if flag.load(Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if !flag.load(Ordering::SeqCst) {
+                // Straight to the descriptor: the test harness captures
+                // `eprintln!`, and its capture dies with the process.
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{what}: still waiting after {limit:?}; ending the test process"
+                );
+                std::process::exit(101);
+            }
+        });
+        Self { disarmed }
+    }
+}
+
+impl Drop for HangWatchdog {
+    fn drop(&mut self) {
+        self.disarmed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Garbage from the peer is a protocol error and closes the connection.
 pub async fn garbage_from_peer<A: Adapter>() {
     let peer = FakePeer::start(|stream| {
@@ -1247,6 +1346,7 @@ macro_rules! conformance_suite {
             sub_millisecond_timeouts_wait_a_millisecond,
             killed_mid_reply,
             connection_refused,
+            connect_to_a_server_accepting_nothing_times_out,
             garbage_from_peer,
             restart_keeps_acknowledged_jobs,
         );

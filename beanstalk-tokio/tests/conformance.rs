@@ -19,7 +19,8 @@ impl Adapter for Tokio {
         let options = Options::default()
             .read_timeout(settings.read_timeout)
             .write_timeout(settings.write_timeout)
-            .max_job_size(settings.max_job_size);
+            .max_job_size(settings.max_job_size)
+            .connect_timeout(settings.connect_timeout);
         let address = address.to_owned();
         async move { Client::connect_with(&address, options).await }
     }
