@@ -1,5 +1,5 @@
 //! Throughput runner for beanstalk-rs: every adapter measured against a
-//! minimal std-only client and the server's own limit, in one run.
+//! minimal std-only client, in one run.
 //!
 //! ```sh
 //! cargo run --release -p beanstalk-bench -- [--jobs 100000] [--repeat 3] [--json]
@@ -154,6 +154,11 @@ fn parse_args(mut raw: impl Iterator<Item = String>) -> Result<Args> {
             }
             other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
         }
+    }
+    // No jobs is no measurement: rates of 0, ratios of 0/0, and the CPU of
+    // setting up reported as CPU per job.
+    if args.jobs == 0 || args.large_jobs == Some(0) {
+        return Err("--jobs and --large-jobs must be at least 1".into());
     }
     Ok(args)
 }

@@ -278,7 +278,16 @@ pub struct ReconnectPolicy {
 
 impl Default for ReconnectPolicy {
     /// [`Backoff::default`] (50 ms doubling to 5 s), 8 attempts per call
-    /// (about 11 s of waiting in total), at-most-once puts.
+    /// (the first at once, then 50 ms doubling to 3.2 s: about 6.4 s of
+    /// waiting in all), at-most-once puts.
+    ///
+    /// ```
+    /// use beanstalk_proto::retry::ReconnectPolicy;
+    /// let policy = ReconnectPolicy::default();
+    /// let waits = (0..8).map(|failures| policy.wait_before_connect(failures));
+    /// assert_eq!(waits.sum::<std::time::Duration>().as_millis(), 6_350);
+    /// assert!(policy.exhausted(8));
+    /// ```
     fn default() -> Self {
         Self {
             backoff: Backoff::default(),

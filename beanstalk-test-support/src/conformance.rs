@@ -250,6 +250,16 @@ pub async fn outcomes_and_not_found<A: Adapter>() {
         client.release(id, 5, 0).await.unwrap(),
         ReleaseOutcome::Released
     );
+    // A reserved job cannot be reserved again, by its holder or another;
+    // buried and delayed ones can be.
+    assert_eq!(client.reserve_job(id).await.unwrap().id, id);
+    assert!(matches!(client.reserve_job(id).await, Err(Error::NotFound)));
+    let mut other = connect::<A>(&server.url()).await;
+    assert!(matches!(other.reserve_job(id).await, Err(Error::NotFound)));
+    client.bury(id, 5).await.unwrap();
+    assert_eq!(other.reserve_job(id).await.unwrap().id, id);
+    let delayed = client.put(&b"y"[..], opts().delay(3600)).await.unwrap().id;
+    assert_eq!(other.reserve_job(delayed).await.unwrap().id, delayed);
 }
 
 /// bury, peek-buried, peek-delayed, kick's buried-before-delayed rule and

@@ -95,15 +95,21 @@ async fn run(args: Args) -> Result<(), Error> {
 
     let epoch = Instant::now();
     let deleted = Arc::new(AtomicU64::new(0));
-    let latencies = Arc::new(Mutex::new(Vec::with_capacity(args.jobs as usize)));
-    // Set by the worker that deletes the last job; idle workers stop waiting.
-    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+    // Capped: `--jobs` may be larger than memory; the vector grows as needed.
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(
+        args.jobs.min(1 << 20) as usize
+    )));
+    // Set by the worker that deletes the last job, or by a producer that
+    // failed; idle workers stop waiting. With no jobs there is nothing to wait for.
+    let (done_tx, done_rx) = tokio::sync::watch::channel(args.jobs == 0);
 
     let mut workers = Vec::new();
     for _ in 0..args.workers {
         let mut client = Client::connect(&address).await?;
         client.watch(args.tube.as_str()).await?;
-        client.ignore("default").await?;
+        if args.tube != "default" {
+            client.ignore("default").await?;
+        }
         let (deleted, latencies) = (Arc::clone(&deleted), Arc::clone(&latencies));
         let (total, done_tx, mut done_rx) = (args.jobs, done_tx.clone(), done_rx.clone());
         workers.push(tokio::spawn(async move {
@@ -137,15 +143,25 @@ async fn run(args: Args) -> Result<(), Error> {
         .map(|lane| {
             let mut client = producer.clone();
             let (tube, jobs, size) = (args.tube.clone(), args.jobs, args.body_size);
+            let done_tx = done_tx.clone();
             tokio::spawn(async move {
-                client.use_tube(tube.as_str()).await?;
-                let mut body = vec![b'.'; size];
-                for _ in (lane..jobs).step_by(16) {
-                    let stamp = epoch.elapsed().as_micros() as u64;
-                    body[..8].copy_from_slice(&stamp.to_le_bytes());
-                    client.put(&body[..], PutOptions::default()).await?;
+                let result = async {
+                    client.use_tube(tube.as_str()).await?;
+                    let mut body = vec![b'.'; size];
+                    for _ in (lane..jobs).step_by(16) {
+                        let stamp = epoch.elapsed().as_micros() as u64;
+                        body[..8].copy_from_slice(&stamp.to_le_bytes());
+                        client.put(&body[..], PutOptions::default()).await?;
+                    }
+                    Ok::<_, Error>(())
                 }
-                Ok::<_, Error>(())
+                .await;
+                // A failed put (a body over the server's max-job-size, say)
+                // means the last job never comes: stop waiting for it.
+                if result.is_err() {
+                    done_tx.send_replace(true);
+                }
+                result
             })
         })
         .collect();

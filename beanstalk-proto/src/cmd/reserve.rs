@@ -78,9 +78,11 @@ request!(ReserveWithTimeout => ReserveWithTimeout -> Job,
     }
 );
 
-/// `reserve-job <id>\r\n` (beanstalkd 1.12+): reserves a specific job,
-/// whatever its state. Replies `RESERVED` or `NOT_FOUND`; servers before
-/// 1.12 answer `UNKNOWN_COMMAND`.
+/// `reserve-job <id>\r\n` (beanstalkd 1.12+): reserves a specific job
+/// that is ready, delayed or buried. Replies `RESERVED`, or `NOT_FOUND`
+/// when there is no such job or it is already reserved (by any
+/// connection, this one included); servers before 1.12 answer
+/// `UNKNOWN_COMMAND`.
 ///
 /// # Wire format
 /// ```
