@@ -17,7 +17,7 @@ use proto::{
     Token, cmd, stats::JobState,
 };
 
-use crate::{Direction, FakePeer, FaultPlan, FaultProxy, Server};
+use crate::{Direction, FakePeer, FaultPlan, FaultProxy, FullBacklogListener, Server};
 
 /// Client settings the suite asks an adapter for.
 #[derive(Debug, Clone, Copy)]
@@ -1167,34 +1167,8 @@ pub async fn connection_refused<A: Adapter>() {
 /// Unix socket as over TCP; the blocking client used to wait on a Unix
 /// socket until the server accepted, for ever if it never did.
 pub async fn connect_to_a_server_accepting_nothing_times_out<A: Adapter>() {
-    use socket2::{Domain, SockAddr, Socket, Type};
-    let dir = tempfile::Builder::new()
-        .prefix("beanstalk-full-")
-        .tempdir()
-        .expect("temp dir");
-    let path = dir.path().join("full.sock");
-    let unix = SockAddr::unix(&path).expect("socket path");
-    let tcp: SockAddr = "127.0.0.1:0"
-        .parse::<std::net::SocketAddr>()
-        .unwrap()
-        .into();
-    for (domain, address) in [(Domain::UNIX, unix), (Domain::IPV4, tcp)] {
-        let listener = Socket::new(domain, Type::STREAM, None).unwrap();
-        listener.bind(&address).unwrap();
-        listener.listen(0).unwrap();
-        let bound = listener.local_addr().unwrap();
-        // Connections that fill the backlog, none of them accepted.
-        let mut fillers = Vec::new();
-        for _ in 0..8 {
-            let filler = Socket::new(domain, Type::STREAM, None).unwrap();
-            filler.set_nonblocking(true).unwrap();
-            let _ = filler.connect(&bound);
-            fillers.push(filler);
-        }
-        let url = match bound.as_socket() {
-            Some(tcp) => tcp.to_string(),
-            None => format!("unix://{}", path.display()),
-        };
+    for listener in [FullBacklogListener::unix(), FullBacklogListener::tcp()] {
+        let url = listener.url();
         let settings = Settings {
             connect_timeout: Duration::from_millis(300),
             ..Settings::default()

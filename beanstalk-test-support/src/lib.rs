@@ -53,6 +53,7 @@ use std::future::Future;
 
 pub mod conformance;
 pub mod cpus;
+mod full_backlog;
 pub mod large_allocations;
 mod proxy;
 mod server;
@@ -60,6 +61,7 @@ pub mod shared_suite;
 mod stream;
 pub mod worker_suite;
 
+pub use full_backlog::FullBacklogListener;
 pub use proxy::{Direction, FakePeer, FaultPlan, FaultProxy, PausablePutServer, ScriptedServer};
 pub use server::{Address, Server, ServerBuilder};
 
