@@ -1177,7 +1177,7 @@ pub async fn connect_to_a_server_accepting_nothing_times_out<A: Adapter>() {
         // A blocking client's connect cannot be raced from here: a connect
         // that never returns fails the test binary instead of hanging it.
         let watchdog = HangWatchdog::arm(Duration::from_secs(10), format!("connect to {url}"));
-        let connected = A::connect(&url, settings).await;
+        let connected = A::connect(url, settings).await;
         drop(watchdog);
         let took = started.elapsed();
         match connected {
