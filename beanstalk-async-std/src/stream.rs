@@ -26,7 +26,9 @@ enum Socket {
 
 #[cfg(any(feature = "smol", feature = "async-std"))]
 mod connect {
+    use std::future::Future;
     use std::io;
+    use std::net::SocketAddr;
     use std::pin::Pin;
     use std::task::{Context, Poll};
     use std::time::Duration;
@@ -45,45 +47,100 @@ mod connect {
 
     impl DefaultStream {
         /// Connects to `endpoint` within `timeout`, with the sockets of the
-        /// runtime the call is made from (see the crate docs).
+        /// runtime the call is made from (see the crate docs): each address
+        /// a host name resolves to gets the whole timeout, tried in turn.
         pub(crate) async fn connect(endpoint: &Endpoint, timeout: Duration) -> io::Result<Self> {
             let runtime = Runtime::current();
-            let connecting = async {
-                match endpoint {
-                    Endpoint::Tcp { host, port } => tcp(runtime, host, *port).await,
-                    #[cfg(unix)]
-                    Endpoint::Unix(path) => unix(runtime, path).await,
-                    #[cfg(not(unix))]
-                    Endpoint::Unix(_) => Err(io::Error::new(
-                        io::ErrorKind::Unsupported,
-                        "Unix domain sockets need a Unix platform",
-                    )),
-                    _ => Err(io::Error::new(
-                        io::ErrorKind::Unsupported,
-                        "unsupported endpoint",
-                    )),
+            match endpoint {
+                Endpoint::Tcp { host, port } => {
+                    let resolving = resolve(runtime, host, *port);
+                    let addresses = within(timeout, "resolving the host", resolving).await?;
+                    connect_tcp(runtime, addresses, timeout)
+                        .await?
+                        .map(Self)
+                        .ok_or_else(|| {
+                            io::Error::new(
+                                io::ErrorKind::NotFound,
+                                format!("{host} resolved to no address"),
+                            )
+                        })
                 }
-            };
-            until(deadline_after(timeout), connecting)
-                .await
-                .unwrap_or_else(|| {
-                    Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
-                })
-                .map(Self)
+                #[cfg(unix)]
+                Endpoint::Unix(path) => within(timeout, "connect", unix(runtime, path))
+                    .await
+                    .map(Self),
+                #[cfg(not(unix))]
+                Endpoint::Unix(_) => Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "Unix domain sockets need a Unix platform",
+                )),
+                _ => Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "unsupported endpoint",
+                )),
+            }
         }
     }
 
-    async fn tcp(runtime: Runtime, host: &str, port: u16) -> io::Result<Socket> {
+    /// `future`'s result, or a `TimedOut` error naming `what` once
+    /// `timeout` has passed.
+    async fn within<T>(
+        timeout: Duration,
+        what: &str,
+        future: impl Future<Output = io::Result<T>>,
+    ) -> io::Result<T> {
+        until(deadline_after(timeout), future)
+            .await
+            .unwrap_or_else(|| {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{what} timed out"),
+                ))
+            })
+    }
+
+    async fn resolve(runtime: Runtime, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+        match runtime {
+            #[cfg(feature = "smol")]
+            Runtime::Smol => smol::net::resolve((host, port)).await,
+            #[cfg(feature = "async-std")]
+            Runtime::AsyncStd => {
+                use async_std::net::ToSocketAddrs;
+                Ok((host, port).to_socket_addrs().await?.collect())
+            }
+        }
+    }
+
+    /// Connects to the first of `addresses` that answers, giving each the
+    /// whole `timeout` as the blocking client does: one that drops packets
+    /// (a dead host of several in DNS) must not use up the time of the
+    /// next. `None` when there is no address; otherwise the last error.
+    pub(super) async fn connect_tcp(
+        runtime: Runtime,
+        addresses: impl IntoIterator<Item = SocketAddr>,
+        timeout: Duration,
+    ) -> io::Result<Option<Socket>> {
+        let mut last_error = None;
+        for address in addresses {
+            match within(timeout, "connect", tcp(runtime, address)).await {
+                Ok(socket) => return Ok(Some(socket)),
+                Err(error) => last_error = Some(error),
+            }
+        }
+        last_error.map_or(Ok(None), Err)
+    }
+
+    async fn tcp(runtime: Runtime, address: SocketAddr) -> io::Result<Socket> {
         match runtime {
             #[cfg(feature = "smol")]
             Runtime::Smol => {
-                let stream = smol::net::TcpStream::connect((host, port)).await?;
+                let stream = smol::net::TcpStream::connect(address).await?;
                 tune_tcp(&stream)?;
                 Ok(Socket::SmolTcp(stream))
             }
             #[cfg(feature = "async-std")]
             Runtime::AsyncStd => {
-                let stream = async_std::net::TcpStream::connect((host, port)).await?;
+                let stream = async_std::net::TcpStream::connect(address).await?;
                 tune_tcp(&stream)?;
                 Ok(Socket::AsyncStdTcp(stream))
             }
@@ -225,5 +282,50 @@ mod connect {
         fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             each_socket!(&mut self.get_mut().0, s => Pin::new(s).poll_close(cx))
         }
+    }
+}
+
+#[cfg(all(test, feature = "smol"))]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use beanstalk_test_support::{FullBacklogListener, Server};
+
+    use super::connect::connect_tcp;
+    use crate::runtime::Runtime;
+
+    /// A host whose first address gets no answer and whose second is a
+    /// server: the connect reaches the server, each address having had
+    /// the whole timeout.
+    #[test]
+    fn an_address_that_drops_packets_does_not_use_up_the_next_ones_time() {
+        let dead = FullBacklogListener::tcp();
+        let server = Server::start();
+        let addresses = [dead.tcp_addr().unwrap(), server.tcp_addr()];
+        let timeout = Duration::from_millis(300);
+        smol::block_on(async {
+            let started = Instant::now();
+            let socket = connect_tcp(Runtime::Smol, addresses, timeout)
+                .await
+                .unwrap();
+            assert!(socket.is_some());
+            let took = started.elapsed();
+            assert!(
+                took >= timeout && took < Duration::from_secs(2),
+                "took {took:?}"
+            );
+            let dead_only = [dead.tcp_addr().unwrap()];
+            assert!(
+                connect_tcp(Runtime::Smol, dead_only, timeout)
+                    .await
+                    .is_err()
+            );
+            assert!(
+                connect_tcp(Runtime::Smol, [], timeout)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        });
     }
 }

@@ -41,37 +41,68 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
-    /// Connects to `endpoint` within `timeout`.
+    /// Connects to `endpoint` within `timeout`: each address a host name
+    /// resolves to gets the whole timeout, tried in turn.
     pub(crate) async fn connect(endpoint: &Endpoint, timeout: Duration) -> io::Result<Self> {
-        let connecting = async {
-            match endpoint {
-                Endpoint::Tcp { host, port } => {
-                    let stream = TcpStream::connect((host.as_str(), *port)).await?;
-                    // NODELAY: every command is a small write that must leave at once.
-                    stream.set_nodelay(true)?;
-                    let keepalive = socket2::TcpKeepalive::new()
-                        .with_time(KEEPALIVE_IDLE)
-                        .with_interval(KEEPALIVE_IDLE);
-                    socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
-                    Ok(Self::Tcp(stream))
-                }
-                #[cfg(unix)]
-                Endpoint::Unix(path) => UnixStream::connect(path).await.map(Self::Unix),
-                #[cfg(not(unix))]
-                Endpoint::Unix(_) => Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "Unix domain sockets need a Unix platform",
-                )),
-                _ => Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "unsupported endpoint",
-                )),
+        match endpoint {
+            Endpoint::Tcp { host, port } => {
+                let resolving = tokio::net::lookup_host((host.as_str(), *port));
+                let addresses = tokio::time::timeout(timeout, resolving)
+                    .await
+                    .map_err(|_| timed_out("resolving the host"))??;
+                let stream = connect_tcp(addresses, timeout).await?.ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("{host} resolved to no address"),
+                    )
+                })?;
+                // NODELAY: every command is a small write that must leave at once.
+                stream.set_nodelay(true)?;
+                let keepalive = socket2::TcpKeepalive::new()
+                    .with_time(KEEPALIVE_IDLE)
+                    .with_interval(KEEPALIVE_IDLE);
+                socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
+                Ok(Self::Tcp(stream))
             }
-        };
-        tokio::time::timeout(timeout, connecting)
-            .await
-            .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")))
+            #[cfg(unix)]
+            Endpoint::Unix(path) => tokio::time::timeout(timeout, UnixStream::connect(path))
+                .await
+                .map_err(|_| timed_out("connect"))?
+                .map(Self::Unix),
+            #[cfg(not(unix))]
+            Endpoint::Unix(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "Unix domain sockets need a Unix platform",
+            )),
+            _ => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "unsupported endpoint",
+            )),
+        }
     }
+}
+
+/// Connects to the first of `addresses` that answers, giving each the
+/// whole `timeout` as the blocking client does: one that drops packets
+/// (a dead host of several in DNS) must not use up the time of the next.
+/// `None` when there is no address; otherwise the last error.
+async fn connect_tcp(
+    addresses: impl IntoIterator<Item = std::net::SocketAddr>,
+    timeout: Duration,
+) -> io::Result<Option<TcpStream>> {
+    let mut last_error = None;
+    for address in addresses {
+        match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
+            Ok(Ok(stream)) => return Ok(Some(stream)),
+            Ok(Err(error)) => last_error = Some(error),
+            Err(_) => last_error = Some(timed_out("connect")),
+        }
+    }
+    last_error.map_or(Ok(None), Err)
+}
+
+fn timed_out(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out"))
 }
 
 impl Stream {
@@ -255,3 +286,35 @@ forward_read!(Stream);
 forward_read!(ReadSide<'_>);
 forward_write!(Stream);
 forward_write!(WriteSide<'_>);
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use beanstalk_test_support::{FullBacklogListener, Server};
+
+    /// A host whose first address gets no answer and whose second is a
+    /// server: the connect reaches the server, each address having had
+    /// the whole timeout.
+    #[tokio::test]
+    async fn an_address_that_drops_packets_does_not_use_up_the_next_ones_time() {
+        let dead = FullBacklogListener::tcp();
+        let server = Server::start();
+        let addresses = [dead.tcp_addr().unwrap(), server.tcp_addr()];
+        let timeout = Duration::from_millis(300);
+        let started = Instant::now();
+        let stream = super::connect_tcp(addresses, timeout).await.unwrap();
+        assert!(stream.is_some());
+        let took = started.elapsed();
+        assert!(
+            took >= timeout && took < Duration::from_secs(2),
+            "took {took:?}"
+        );
+        assert!(
+            super::connect_tcp([dead.tcp_addr().unwrap()], timeout)
+                .await
+                .is_err()
+        );
+        assert!(super::connect_tcp([], timeout).await.unwrap().is_none());
+    }
+}
