@@ -194,6 +194,26 @@ pub async fn tubes_and_lists<A: Adapter>() {
     assert!(all.contains("default") && all.contains("emails"), "{all:?}");
     let longest = "x".repeat(200);
     assert_eq!(client.use_tube(longest.as_str()).await.unwrap().len(), 200);
+    // Names a YAML reader would type (null, booleans, numbers) or treat as
+    // syntax come back exactly, from every reply that carries one.
+    let odd = [
+        "null", "true", "no", "1", "017", "1.0", "0x1F", "1e5", ".inf", ".nan", "$", "(", ";",
+        "a/b", "+1", "...", "$(x)",
+    ];
+    for name in odd {
+        assert_eq!(client.use_tube(name).await.unwrap(), name);
+        assert_eq!(client.list_tube_used().await.unwrap(), name);
+        client.watch(name).await.unwrap();
+        let id = client.put(&b"x"[..], opts()).await.unwrap().id;
+        assert_eq!(client.stats_job(id).await.unwrap().tube, name);
+        assert_eq!(client.stats_tube(name).await.unwrap().name, name);
+    }
+    let watched = client.list_tubes_watched().await.unwrap();
+    let all = client.list_tubes().await.unwrap();
+    for name in odd {
+        assert!(watched.contains(name), "{name:?} not in {watched:?}");
+        assert!(all.contains(name), "{name:?} not in {all:?}");
+    }
 }
 
 /// TIMED_OUT, reserve-job, and NOT_FOUND from every command that takes an
