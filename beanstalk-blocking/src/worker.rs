@@ -277,6 +277,19 @@ struct Slot<H> {
     reconnects_counted: u64,
 }
 
+/// Whether a failed reserve got a reply it should not have (garbage, one
+/// past this worker's limits) rather than lost its connection: the server
+/// closing it (`UnexpectedEof`: a restart, a proxy, an idle timeout) is a
+/// lost connection, replaced at once (the client backs off between
+/// attempts).
+fn is_bad_reply(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Protocol(cause)
+            if !matches!(cause, ProtocolError::UnexpectedEof { .. })
+    )
+}
+
 impl<H: Handler> Slot<H> {
     fn new(
         index: usize,
@@ -341,8 +354,7 @@ impl<H: Handler> Slot<H> {
                 // sent, or one past this worker's limits (a job larger than
                 // its `max_job_size`, which every reserve gets again),
                 // pauses below like any other reserve error.
-                Err(error)
-                    if error.is_connection_error() && !matches!(error, Error::Protocol(_)) => {}
+                Err(error) if error.is_connection_error() && !is_bad_reply(&error) => {}
                 Err(error) => {
                     if let Error::DeadlineSoon = error {
                         // A job in its last second on this connection, one

@@ -459,6 +459,50 @@ fn shutdown_ends_a_slot_retrying_for_its_jobs_stats() {
     assert_eq!((totals.reserved, totals.succeeded, totals.lost), (1, 0, 1));
 }
 
+/// A connection lost under the slot's waiting reserve (the server closes
+/// it: a restart, a proxy, an idle timeout) is replaced after the reconnect
+/// backoff only (5 ms here), as the async workers do, not after the pause
+/// meant for bad replies (200 ms, which 5 cuts used to add up to a second).
+#[test]
+fn a_connection_lost_under_reserve_is_replaced_at_once() {
+    let server = Server::start();
+    let proxy = FaultProxy::start(&server.addr(), FaultPlan::new());
+    let worker = Worker::builder(&proxy.url())
+        .tube("eof")
+        .reconnect_backoff(Backoff::new(
+            Duration::from_millis(5),
+            Duration::from_millis(50),
+        ))
+        .build()
+        .unwrap();
+    let (shutdown, running) = start(worker, |_job: WorkerJob| Ok::<_, Error>(Outcome::Delete));
+    let mut replacing = Duration::ZERO;
+    for round in 1..=5 {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while server.stats_counter("current-waiting") != 1 {
+            assert!(Instant::now() < deadline, "round {round}: no reserve waits");
+            thread::sleep(Duration::from_millis(1));
+        }
+        let cut = Instant::now();
+        proxy.cut_all();
+        while proxy.connections() != round + 1 {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: no new connection"
+            );
+            thread::sleep(Duration::from_millis(1));
+        }
+        replacing += cut.elapsed();
+    }
+    shutdown.trigger();
+    let totals = running.join().unwrap();
+    assert_eq!(totals.reconnects, 5, "{totals:?}");
+    assert!(
+        replacing < Duration::from_millis(600),
+        "5 lost connections took {replacing:?} to replace"
+    );
+}
+
 /// A grace period without end (`Duration::MAX`) waits for the running
 /// handler however long it takes, without overflowing the clock.
 #[test]
