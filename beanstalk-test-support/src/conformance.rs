@@ -1252,6 +1252,103 @@ impl Drop for HangWatchdog {
     }
 }
 
+/// A pipeline of `use`, `put`, `delete` and `reserve-with-timeout 0` cut
+/// at every byte offset, of the commands and of the replies: each reply
+/// reaches its own command, and what each command reports matches what the
+/// server did. A put reported done exists, byte for byte, in its tube; one
+/// reported never sent does not; a delete likewise; every other failure
+/// says its outcome is unknown. Nothing hangs (the read timeout bounds it).
+pub async fn a_pipeline_cut_anywhere_reports_what_the_server_did<A: Adapter>() {
+    let server = Server::start();
+    let mut check = connect::<A>(&server.url()).await;
+    let body = b"a\r\nput 0 0 1 1\r\nb\r\n\0".to_vec();
+    for direction in [Direction::Upstream, Direction::Downstream] {
+        let mut offset = 0;
+        // Until a cut comes after the whole pipeline and its replies.
+        loop {
+            assert!(offset < 400, "{direction:?}: the pipeline never completed");
+            let tube = format!("cut-{direction:?}-{offset}");
+            let victim = check.put(&b"victim"[..], opts()).await.unwrap().id;
+            let plan = FaultPlan::new().cut_after(direction, offset);
+            let proxy = FaultProxy::start(&server.addr(), plan);
+            let settings = Settings {
+                read_timeout: Duration::from_secs(3),
+                ..Settings::default()
+            };
+            let Ok(mut client) = A::connect(&proxy.url(), settings).await else {
+                offset += 1;
+                continue;
+            };
+            let put = cmd::Put::new(&body[..], opts()).unwrap();
+            let sent = [
+                A::send(&mut client, &cmd::Use::new(tube.as_str()).unwrap()),
+                A::send(&mut client, &put),
+                A::send(&mut client, &cmd::Delete::new(victim)),
+                A::send(&mut client, &cmd::ReserveWithTimeout::new(0).unwrap()),
+            ];
+            let tokens: Vec<Token> = sent.into_iter().map(Result::unwrap).collect();
+            let mut replies: Vec<Result<Response, Error>> = Vec::new();
+            for token in &tokens {
+                match A::recv(&mut client).await {
+                    Ok((answered, reply)) => {
+                        assert_eq!(answered, *token, "offset {offset}: a reply shifted");
+                        replies.push(Ok(reply));
+                    }
+                    Err(error) => {
+                        replies.push(Err(error));
+                        break;
+                    }
+                }
+            }
+            drop(client);
+            drop(proxy);
+            // A command after the failure never got a reply: its outcome is
+            // that of the failure (the connection broke with it in flight).
+            let failure = replies.iter().find_map(|reply| reply.as_ref().err());
+            let outcome_unknown = failure.is_some_and(Error::outcome_unknown);
+            if let Some(error) = failure {
+                assert!(
+                    error.is_connection_error(),
+                    "offset {offset}: {error} is not a connection error"
+                );
+            }
+            let done = |index: usize| matches!(replies.get(index), Some(Ok(_)));
+            let jobs = check
+                .stats_tube(tube.as_str())
+                .await
+                .map_or(0, |stats| stats.total_jobs);
+            match replies.get(1) {
+                Some(Ok(reply)) => {
+                    let id = cmd::Put::from_response(reply.clone()).unwrap().id;
+                    let job = check.peek(id).await.unwrap();
+                    let job = job.unwrap_or_else(|| panic!("offset {offset}: put done, no job"));
+                    assert_eq!(job.body[..], body[..], "offset {offset}");
+                    assert_eq!(jobs, 1, "offset {offset}: the job in its tube");
+                }
+                _ if !outcome_unknown => assert_eq!(jobs, 0, "offset {offset}: put not sent, done"),
+                _ => assert!(jobs <= 1, "offset {offset}: {jobs} jobs"),
+            }
+            let victim_there = check.peek(victim).await.unwrap().is_some();
+            if done(2) {
+                let deleted = cmd::Delete::from_response(replies[2].as_ref().unwrap().clone());
+                assert!(deleted.is_ok() && !victim_there, "offset {offset}: delete");
+            } else if !outcome_unknown {
+                assert!(victim_there, "offset {offset}: delete not sent, done");
+            }
+            if victim_there {
+                check.delete(victim).await.unwrap();
+            }
+            if done(3) {
+                let reserved =
+                    cmd::ReserveWithTimeout::from_response(replies[3].as_ref().unwrap().clone());
+                assert!(matches!(reserved, Err(Error::TimedOut)), "offset {offset}");
+                break;
+            }
+            offset += 1;
+        }
+    }
+}
+
 /// Garbage from the peer is a protocol error and closes the connection.
 pub async fn garbage_from_peer<A: Adapter>() {
     let peer = FakePeer::start(|stream| {
@@ -1351,6 +1448,7 @@ macro_rules! conformance_suite {
             killed_mid_reply,
             connection_refused,
             connect_to_a_server_accepting_nothing_times_out,
+            a_pipeline_cut_anywhere_reports_what_the_server_did,
             garbage_from_peer,
             restart_keeps_acknowledged_jobs,
         );
