@@ -149,12 +149,17 @@ impl ModelServer {
     }
 }
 
-struct Harness {
-    mux: Mux<u32>,
+/// The handles and the calls waiting for replies.
+struct Callers {
     handles: [Tube; HANDLES],
     /// Each handle's call in flight: a handle makes one call at a time.
     in_call: [Option<u32>; HANDLES],
     waiting: VecDeque<Waiting>,
+}
+
+struct Harness {
+    mux: Mux<u32>,
+    callers: Callers,
     next_waiter: u32,
     server: ModelServer,
     rbuf: BytesMut,
@@ -169,7 +174,10 @@ impl Visit for Harness {
         let handle = self.current;
         let waiter = self.next_waiter;
         let stopping = self.mux.is_stopping();
-        match self.mux.enqueue(&self.handles[handle], &request, waiter) {
+        match self
+            .mux
+            .enqueue(&self.callers.handles[handle], &request, waiter)
+        {
             Ok(()) => {
                 assert!(!stopping, "a stopped mux took a command");
                 assert!(
@@ -177,17 +185,22 @@ impl Visit for Harness {
                     "a command that may hold everyone's replies was taken"
                 );
                 self.next_waiter += 1;
-                let earlier = self.in_call[handle].replace(waiter);
-                if let Some(entry) = self.waiting.iter_mut().find(|w| Some(w.waiter) == earlier) {
+                let callers = &mut self.callers;
+                let earlier = callers.in_call[handle].replace(waiter);
+                if let Some(entry) = callers
+                    .waiting
+                    .iter_mut()
+                    .find(|w| Some(w.waiter) == earlier)
+                {
                     entry.cancelled = true;
                 }
-                self.waiting.push_back(Waiting {
+                callers.waiting.push_back(Waiting {
                     waiter,
                     handle,
                     kind: R::KIND,
                     tube: R::KIND
                         .depends_on_tube_in_use()
-                        .then(|| self.handles[handle].clone()),
+                        .then(|| callers.handles[handle].clone()),
                     asked: (R::KIND == CommandKind::Use)
                         .then(|| request.session_tube().cloned())
                         .flatten(),
@@ -205,32 +218,15 @@ impl Visit for Harness {
     }
 }
 
-impl Harness {
-    fn new() -> Self {
-        let config = Config::default().max_job_size(MAX_JOB_SIZE);
-        Self {
-            mux: Mux::new(config),
-            handles: core::array::from_fn(|_| Tube::DEFAULT),
-            in_call: [None; HANDLES],
-            waiting: VecDeque::new(),
-            next_waiter: 0,
-            server: ModelServer::new(),
-            rbuf: BytesMut::new(),
-            wire: Vec::new(),
-            current: 0,
-        }
-    }
-
+impl Callers {
     /// Checks one delivery: the right caller, in order, with a reply that
     /// was carried out on its handle's tube.
-    fn deliver(
-        waiting: &mut VecDeque<Waiting>,
-        handles: &mut [Tube; HANDLES],
-        in_call: &mut [Option<u32>; HANDLES],
-        log: &[Vec<u8>],
-        waiter: u32,
-        reply: Result<Response, Error>,
-    ) {
+    fn deliver(&mut self, log: &[Vec<u8>], waiter: u32, reply: Result<Response, Error>) {
+        let Self {
+            handles,
+            in_call,
+            waiting,
+        } = self;
         let entry = waiting.pop_front().expect("a reply for no caller");
         assert_eq!(entry.waiter, waiter, "replies reach callers in order");
         if let (Some(expected), Ok(response)) = (&entry.tube, &reply) {
@@ -270,6 +266,25 @@ impl Harness {
             ),
         }
     }
+}
+
+impl Harness {
+    fn new() -> Self {
+        let config = Config::default().max_job_size(MAX_JOB_SIZE);
+        Self {
+            mux: Mux::new(config),
+            callers: Callers {
+                handles: core::array::from_fn(|_| Tube::DEFAULT),
+                in_call: [None; HANDLES],
+                waiting: VecDeque::new(),
+            },
+            next_waiter: 0,
+            server: ModelServer::new(),
+            rbuf: BytesMut::new(),
+            wire: Vec::new(),
+            current: 0,
+        }
+    }
 
     fn take(&mut self) {
         let mut out = WriteBuf::new();
@@ -296,15 +311,13 @@ impl Harness {
             }
             let Self {
                 mux,
-                waiting,
-                handles,
-                in_call,
+                callers,
                 server,
                 rbuf,
                 ..
             } = self;
             let result = mux.dispatch(rbuf, |waiter, reply| {
-                Self::deliver(waiting, handles, in_call, &server.log, waiter, reply)
+                callers.deliver(&server.log, waiter, reply)
             });
             if result.is_err() {
                 assert!(self.mux.is_stopping(), "a protocol error stops the mux");
@@ -329,39 +342,35 @@ impl Harness {
     fn fail(&mut self) {
         let Self {
             mux,
-            waiting,
-            handles,
-            in_call,
+            callers,
             server,
             ..
         } = self;
         let first = Some(Error::Protocol(ProtocolError::Abandoned));
         mux.fail(ProtocolError::Abandoned, first, |waiter, reply| {
             assert!(reply.is_err(), "a failed connection answers with errors");
-            Self::deliver(waiting, handles, in_call, &server.log, waiter, reply)
+            callers.deliver(&server.log, waiter, reply)
         });
     }
 
     fn end_of_stream(&mut self) {
         let Self {
             mux,
-            waiting,
-            handles,
-            in_call,
+            callers,
             server,
             rbuf,
             ..
         } = self;
         mux.end_of_stream(rbuf, |waiter, reply| {
             assert!(reply.is_err(), "a closed connection answers with errors");
-            Self::deliver(waiting, handles, in_call, &server.log, waiter, reply)
+            callers.deliver(&server.log, waiter, reply)
         });
     }
 
     fn stopped_answers_everyone(&self) {
         if self.mux.is_stopping() {
             assert!(
-                self.waiting.is_empty(),
+                self.callers.waiting.is_empty(),
                 "a stopped mux left callers waiting"
             );
             assert!(self.mux.is_idle());
@@ -396,14 +405,14 @@ fuzz_target!(|ops: Vec<Op>| {
             }
         }
         harness.stopped_answers_everyone();
-        assert_eq!(harness.waiting.is_empty(), harness.mux.is_idle());
+        assert_eq!(harness.callers.waiting.is_empty(), harness.mux.is_idle());
     }
     // Drive to the end: everything sent is answered, then the server closes.
     while !harness.mux.is_stopping() && !harness.mux.is_idle() {
-        let pending = harness.waiting.len();
+        let pending = harness.callers.waiting.len();
         harness.take();
         harness.serve(u8::MAX, 0, u8::MAX);
-        if harness.waiting.len() == pending && !harness.mux.is_stopping() {
+        if harness.callers.waiting.len() == pending && !harness.mux.is_stopping() {
             // Nothing moved: only a quit the server already ran can hold
             // replies back; its close ends the rest.
             assert!(
@@ -416,6 +425,9 @@ fuzz_target!(|ops: Vec<Op>| {
     if !harness.mux.is_stopping() {
         harness.end_of_stream();
     }
-    assert!(harness.waiting.is_empty(), "callers left without a reply");
+    assert!(
+        harness.callers.waiting.is_empty(),
+        "callers left without a reply"
+    );
     check_wire(&harness.wire);
 });
