@@ -559,12 +559,15 @@ impl Connection {
     }
 }
 
-/// Bodies at least this large (four times the largest read the adapters
-/// ask for) leave the read buffer they were read into to themselves.
+/// Bodies at least this large leave the read buffer they were read into
+/// to themselves.
 const DETACH_BODY_MIN: usize = 256 * 1024;
 
-/// The most bytes, buffered after such a body, copied to do so.
-const DETACH_REST_MAX: usize = 64 * 1024;
+/// The most bytes, buffered after such a body, copied to do so: one read
+/// of the blocking and tokio clients (256 KiB), so whatever the read that
+/// ended the body brought after it moves too, and never more than the
+/// body itself.
+const DETACH_REST_MAX: usize = 256 * 1024;
 
 /// A reply whose line is parsed and whose bytes are still in the buffer.
 enum Taken {

@@ -808,3 +808,42 @@ fn a_huge_body_leaves_the_buffer_a_block_of_its_own() {
     };
     assert_eq!((token, job.id, &job.body[..]), (second, 2, &b"y"[..]));
 }
+
+/// As above when one read (up to 256 KiB in the blocking and tokio
+/// clients) brought more than 64 KiB after the huge body: once the
+/// caller dropped the bodies, the buffer must not take the huge block back.
+#[test]
+fn a_huge_body_followed_by_a_full_read_leaves_no_huge_buffer() {
+    const HUGE: usize = 300_000;
+    const NEXT: usize = 100_000;
+    let mut conn = Connection::new(Config::default().max_job_size(1 << 20));
+    let mut out = WriteBuf::new();
+    let first = conn.send(&cmd::Peek::new(1), &mut out).unwrap();
+    let second = conn.send(&cmd::Peek::new(2), &mut out).unwrap();
+    // What the reads brought, in a buffer of just that size.
+    let mut wire = format!("FOUND 1 {HUGE}\r\n").into_bytes();
+    wire.resize(wire.len() + HUGE, b'x');
+    wire.extend_from_slice(format!("\r\nFOUND 2 {NEXT}\r\n").as_bytes());
+    wire.resize(wire.len() + NEXT, b'y');
+    wire.extend_from_slice(b"\r\n");
+    let mut src = BytesMut::from(&wire[..]);
+    let (token, reply) = conn.poll_response(&mut src).unwrap().unwrap();
+    let Response::Job(job) = reply else {
+        panic!("not a job")
+    };
+    assert_eq!((token, job.id, job.body.len()), (first, 1, HUGE));
+    drop(job);
+    let (token, reply) = conn.poll_response(&mut src).unwrap().unwrap();
+    let Response::Job(job) = reply else {
+        panic!("not a job")
+    };
+    assert_eq!((token, job.id, job.body.len()), (second, 2, NEXT));
+    drop(job);
+    // The next read's reserve, as the adapters make it.
+    src.reserve(4096);
+    assert!(
+        src.capacity() < HUGE,
+        "the buffer took the huge body's block back: {} bytes",
+        src.capacity()
+    );
+}
