@@ -232,6 +232,8 @@ where
         let mut fresh = Self::from_stream(stream, self.options);
         fresh.endpoint = self.endpoint.clone();
         fresh.update_low_water = self.update_low_water;
+        // Tokens of replies lost with the old connection are never reused.
+        fresh.conn.continue_tokens_from(&self.conn);
         fresh.restore(&session).await?;
         *self = fresh;
         Ok(())
@@ -395,7 +397,17 @@ where
     /// reserve in flight, since its token is still the caller's.
     pub async fn recv(&mut self) -> Result<(Token, Response), Error> {
         if let Some(reply) = self.poll_buffered()? {
+            if reply.1 == Response::Closing {
+                // `quit` completes without a reply, maybe before it was
+                // written: it must still reach the server. A write that
+                // fails closes the socket, which the server sees the same way.
+                let _ = self.flush().await;
+            }
             return Ok(reply);
+        }
+        if self.conn.in_flight() == 0 {
+            // Nothing to wait for: the caller's mistake, not a broken stream.
+            return Err(self.conn.nothing_in_flight_error().into());
         }
         let across_cpus = self.low_water.replies_across_cpus();
         if !self

@@ -173,6 +173,26 @@ impl Connection {
         }
     }
 
+    /// Numbers this connection's commands on from where `earlier`'s
+    /// stopped, for a connection that replaces it: a token handed out on
+    /// the earlier one (its reply lost with it) then never matches a reply
+    /// on this one. Call it before anything is sent.
+    ///
+    /// ```
+    /// use beanstalk_proto::{cmd::Stats, Connection, WriteBuf};
+    ///
+    /// let mut out = WriteBuf::new();
+    /// let mut old = Connection::default();
+    /// let lost = old.send(&Stats, &mut out)?; // its reply never comes
+    /// let mut new = Connection::default();
+    /// new.continue_tokens_from(&old);
+    /// assert_ne!(new.send(&Stats, &mut out)?, lost);
+    /// # Ok::<(), beanstalk_proto::CommandError>(())
+    /// ```
+    pub fn continue_tokens_from(&mut self, earlier: &Self) {
+        self.next_token = self.next_token.max(earlier.next_token);
+    }
+
     // ---- getters ----
 
     /// The limits in force.
@@ -321,6 +341,16 @@ impl Connection {
         match self.state {
             State::Broken(cause) => CommandError::Broken(cause),
             _ => CommandError::Closed,
+        }
+    }
+
+    /// The error for a driver's `recv` with no command in flight:
+    /// [`CommandError::NothingInFlight`] on an open connection, otherwise
+    /// [`Connection::closed_error`].
+    pub fn nothing_in_flight_error(&self) -> CommandError {
+        match self.state {
+            State::Open => CommandError::NothingInFlight,
+            _ => self.closed_error(),
         }
     }
 

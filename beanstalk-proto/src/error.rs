@@ -82,6 +82,11 @@ pub enum CommandError {
         "a waiting reserve would stall every task sharing this connection; reserve on a dedicated connection"
     )]
     WouldBlockShared,
+    /// A hand-made pipeline's `recv` with no command in flight: every
+    /// reply was already handed out (or nothing was sent). The connection
+    /// is unchanged.
+    #[error("no command is waiting for a reply")]
+    NothingInFlight,
     /// The connection was closed (after `quit`, or the server closed it
     /// cleanly); open a new one.
     #[error("the connection is closed; open a new one")]

@@ -1349,6 +1349,72 @@ pub async fn a_pipeline_cut_anywhere_reports_what_the_server_did<A: Adapter>() {
     }
 }
 
+/// A hand-made pipeline used in the wrong order gets clear answers:
+/// - a `quit` sent with `send` reaches the server when its `recv` returns,
+///   though it completes without a reply (it used to stay unwritten, so
+///   the server kept the connection and the job it held);
+/// - `recv` with nothing in flight is the caller's mistake, on a connection
+///   that stays usable (it used to be a protocol error, which says the
+///   connection is broken), and after `quit` it says the connection is
+///   closed;
+/// - after `reconnect`, whose pending replies are lost with the old
+///   connection, no token handed out before is handed out again (tokens
+///   used to start again at 0, so a later reply came back under the token
+///   of a lost command).
+pub async fn a_pipeline_misused_gets_clear_answers<A: Adapter>() {
+    let server = Server::start();
+    let mut client = connect::<A>(&server.url()).await;
+    let nothing = A::recv(&mut client).await;
+    assert!(
+        matches!(nothing, Err(Error::Command(CommandError::NothingInFlight))),
+        "{nothing:?}"
+    );
+    let answered = A::send(&mut client, &cmd::Stats).unwrap();
+    assert_eq!(A::recv(&mut client).await.unwrap().0, answered);
+    let drained = A::recv(&mut client).await;
+    assert!(
+        matches!(drained, Err(Error::Command(CommandError::NothingInFlight))),
+        "{drained:?}"
+    );
+    assert!(A::is_open(&client));
+
+    let put = cmd::Put::new(&b"lost"[..], opts()).unwrap();
+    let handed_out = [
+        answered,
+        A::send(&mut client, &put).unwrap(),
+        A::send(&mut client, &put).unwrap(),
+    ];
+    A::reconnect(&mut client).await.unwrap();
+    let stats = A::send(&mut client, &cmd::Stats).unwrap();
+    assert!(
+        !handed_out.contains(&stats),
+        "token {stats:?} handed out twice"
+    );
+    let (answered, reply) = A::recv(&mut client).await.unwrap();
+    assert_eq!(answered, stats);
+    cmd::Stats::from_response(reply).unwrap();
+
+    let id = client.put(&b"held"[..], opts()).await.unwrap().id;
+    assert_eq!(client.reserve_job(id).await.unwrap().id, id);
+    let quit = A::send(&mut client, &cmd::Quit).unwrap();
+    assert_eq!(
+        A::recv(&mut client).await.unwrap(),
+        (quit, Response::Closing)
+    );
+    // The server closes the connection, and the job it held is ready again.
+    let mut check = connect::<A>(&server.url()).await;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while check.stats_job(id).await.unwrap().state != JobState::Ready {
+        assert!(Instant::now() < deadline, "the server never saw the quit");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let after = A::recv(&mut client).await;
+    assert!(
+        matches!(after, Err(Error::Command(CommandError::Closed))),
+        "{after:?}"
+    );
+}
+
 /// Garbage from the peer is a protocol error and closes the connection.
 pub async fn garbage_from_peer<A: Adapter>() {
     let peer = FakePeer::start(|stream| {
@@ -1449,6 +1515,7 @@ macro_rules! conformance_suite {
             connection_refused,
             connect_to_a_server_accepting_nothing_times_out,
             a_pipeline_cut_anywhere_reports_what_the_server_did,
+            a_pipeline_misused_gets_clear_answers,
             garbage_from_peer,
             restart_keeps_acknowledged_jobs,
         );

@@ -149,6 +149,8 @@ impl Client {
     pub async fn reconnect(&mut self) -> Result<(), Error> {
         let session = self.conn.session().clone();
         let mut fresh = Self::connect_endpoint(&self.endpoint, self.options).await?;
+        // Tokens of replies lost with the old connection are never reused.
+        fresh.conn.continue_tokens_from(&self.conn);
         fresh.restore(&session).await?;
         *self = fresh;
         Ok(())
@@ -284,7 +286,17 @@ impl Client {
     /// reserve in flight, since its token is still the caller's.
     pub async fn recv(&mut self) -> Result<(Token, Response), Error> {
         if let Some(reply) = self.poll_buffered()? {
+            if reply.1 == Response::Closing {
+                // `quit` completes without a reply, maybe before it was
+                // written: it must still reach the server. A write that
+                // fails closes the socket, which the server sees the same way.
+                let _ = self.flush().await;
+            }
             return Ok(reply);
+        }
+        if self.conn.in_flight() == 0 {
+            // Nothing to wait for: the caller's mistake, not a broken stream.
+            return Err(self.conn.nothing_in_flight_error().into());
         }
         let across_cpus = self.low_water.replies_across_cpus();
         if !self
