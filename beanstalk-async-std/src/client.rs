@@ -19,7 +19,9 @@ use proto::read_low_water::ReadLowWater;
 use proto::read_scratch::ReadScratch;
 use proto::write_pacing::WritePacing;
 
-use crate::io::{MAX_READ, UpdateLowWater, Watchdog, deadline_after, poll_read_into, poll_send};
+use crate::io::{
+    MAX_READ, UnsentBytes, UpdateLowWater, Watchdog, deadline_after, poll_read_into, poll_send,
+};
 use crate::stream::DefaultStream;
 
 /// A beanstalkd connection owned by one task.
@@ -84,6 +86,9 @@ pub struct Client<S = DefaultStream> {
     pacing: WritePacing,
     /// Sets that mark; only the connect helpers' sockets have one.
     update_low_water: Option<UpdateLowWater<S>>,
+    /// Tells how much of what was written is still on its way: only the
+    /// connect helpers' sockets can.
+    unsent_bytes: Option<UnsentBytes<S>>,
     /// Why every command is refused: zero timeouts given to
     /// `from_stream`, which cannot fail. Found once, not per command.
     refused: Option<CommandError>,
@@ -144,6 +149,7 @@ impl Client<DefaultStream> {
         let mut client = Self::from_stream(stream, options);
         client.endpoint = Some(endpoint.clone());
         client.update_low_water = Some(DefaultStream::update_read_low_water);
+        client.unsent_bytes = Some(DefaultStream::unsent_bytes);
         Ok(client)
     }
 
@@ -218,6 +224,7 @@ where
             low_water: ReadLowWater::default(),
             pacing: WritePacing::default(),
             update_low_water: None,
+            unsent_bytes: None,
             refused,
         }
     }
@@ -232,6 +239,7 @@ where
         let mut fresh = Self::from_stream(stream, self.options);
         fresh.endpoint = self.endpoint.clone();
         fresh.update_low_water = self.update_low_water;
+        fresh.unsent_bytes = self.unsent_bytes;
         // Tokens of replies lost with the old connection are never reused.
         fresh.conn.continue_tokens_from(&self.conn);
         fresh.restore(&session).await?;
@@ -532,6 +540,8 @@ where
     ) -> Result<(Token, Response), Error> {
         // One deadline for the whole reply, however many reads it takes.
         let mut deadline = None;
+        // Whether the command's bytes still leave the send buffer.
+        let mut sending = proto::reply_watch::SendProgress::default();
         loop {
             if let Some(reply) = self.poll_buffered()? {
                 return Ok(reply);
@@ -557,6 +567,11 @@ where
             let (scratch, rbuf) = (&mut self.scratch, &mut self.rbuf);
             let reading = poll_fn(|cx| poll_read_into(scratch, io, cx, rbuf));
             match self.watchdog.until(at, reading).await {
+                // The server cannot answer before it has the command:
+                // while its bytes still leave, the wait starts afresh.
+                None if sending.still_sending(self.unsent_bytes.and_then(|unsent| unsent(io))) => {
+                    deadline = None;
+                }
                 None => return Err(self.fail_timeout(limit.unwrap_or_default())),
                 Some(Ok(0)) => {
                     self.io = None;

@@ -20,7 +20,9 @@ use proto::{AsyncExecute, Endpoint, Error, Options, ProtocolError, Request, Tube
 use proto::read_low_water::ReadLowWater;
 use proto::read_scratch::ReadScratch;
 
-use crate::io::{MAX_READ, UpdateLowWater, Watchdog, deadline_after, poll_read_into, poll_send};
+use crate::io::{
+    MAX_READ, UnsentBytes, UpdateLowWater, Watchdog, deadline_after, poll_read_into, poll_send,
+};
 use crate::readiness::ReadReadiness;
 
 /// How many rounds of reading and writing the driver does in one poll
@@ -178,6 +180,7 @@ impl SharedClient {
             crate::stream::DefaultStream::connect(endpoint, options.connect_timeout).await?;
         let (client, mut driver) = Self::build(stream, options, Some(endpoint.clone()));
         driver.update_low_water = Some(crate::stream::DefaultStream::update_read_low_water);
+        driver.unsent_bytes = Some(crate::stream::DefaultStream::unsent_bytes);
         crate::runtime::Runtime::current().spawn(driver);
         Ok(client)
     }
@@ -247,6 +250,7 @@ impl SharedClient {
             reply_timer: Watchdog::default(),
             low_water: ReadLowWater::default(),
             update_low_water: None,
+            unsent_bytes: None,
         };
         let client = Self {
             handle: Arc::new(Handle(shared)),
@@ -450,6 +454,9 @@ pub struct Driver<S> {
     /// Sets the mark on the stream: only for the connect helpers' sockets,
     /// since a caller's stream (TLS, a tunnel) may not be a socket.
     update_low_water: Option<UpdateLowWater<S>>,
+    /// Tells how much of what was written is still on its way: only the
+    /// connect helpers' sockets can.
+    unsent_bytes: Option<UnsentBytes<S>>,
 }
 
 impl<S> fmt::Debug for Driver<S> {
@@ -666,10 +673,19 @@ where
 
         // A reply later than its deadline fails the connection, even while
         // callers keep the writes going.
-        let late = self
+        let mut late = self
             .replies
             .deadline()
             .is_some_and(|deadline| self.reply_timer.poll_passed(cx, deadline).is_ready());
+        // The server cannot answer before it has the command: while its
+        // bytes still leave, the wait starts afresh.
+        if late {
+            let unsent = self.unsent_bytes.and_then(|unsent| unsent(io));
+            if self.replies.extend_while_sending(unsent, deadline_after) {
+                late = false;
+                progress = true;
+            }
+        }
         if late {
             let late = Error::Timeout(self.replies.limit().unwrap_or_default());
             self.shared

@@ -226,6 +226,12 @@ mod connect {
             each_socket!(&self.0, s => proto::read_low_water::update_on(s, mark, conn))
         }
 
+        /// Bytes written and not yet taken by the peer
+        /// ([`proto::read_low_water::unsent_bytes`]).
+        pub(crate) fn unsent_bytes(&self) -> Option<usize> {
+            each_socket!(&self.0, s => proto::read_low_water::unsent_bytes(s))
+        }
+
         /// Asks for a send buffer of `bytes`, so tests can make writes
         /// block early.
         #[cfg(all(test, feature = "smol"))]

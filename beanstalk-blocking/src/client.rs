@@ -10,6 +10,7 @@ use proto::options::checked_timeout;
 use proto::read_low_water::ReadLowWater;
 use proto::read_scratch::ReadScratch;
 use proto::read_size::MIN_READ;
+use proto::reply_watch::SendProgress;
 use proto::write_pacing::WritePacing;
 use proto::{
     Connection, Endpoint, Error, Execute, Options, ProtocolError, Request, Response, Session,
@@ -345,6 +346,8 @@ impl Client {
         // at the first wait, since a read of the clock shows in the cost of
         // a command.
         let mut deadline: Option<Option<(Instant, Duration)>> = None;
+        // Whether the command's bytes still leave the send buffer.
+        let mut sending = SendProgress::default();
         loop {
             if let Some(reply) = self.poll_buffered()? {
                 return Ok(reply);
@@ -358,6 +361,13 @@ impl Client {
                 Some(Some((at, total))) => {
                     let left = at.saturating_duration_since(Instant::now());
                     if left.is_zero() {
+                        // The server cannot answer before it has the
+                        // command: while its bytes still leave, the wait
+                        // starts afresh.
+                        if sending.still_sending(self.stream.unsent_bytes()) {
+                            deadline = None;
+                            continue;
+                        }
                         return Err(self.fail_timeout(total));
                     }
                     Some(left)
@@ -442,13 +452,13 @@ impl Client {
             }
             Ok(_) => Ok(()),
             Err(error) if error.kind() == io::ErrorKind::Interrupted => Ok(()),
-            // The socket's timeout ran out before the reply's deadline (or
-            // the reply has none): read on.
+            // The socket's timeout ran out: the caller sees whether the
+            // reply's deadline has passed.
             Err(error)
                 if matches!(
                     error.kind(),
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) && deadline.is_none_or(|(at, _)| Instant::now() < at) =>
+                ) =>
             {
                 Ok(())
             }

@@ -80,6 +80,16 @@ impl Stream {
         }
     }
 
+    /// Bytes written and not yet taken by the peer
+    /// ([`proto::read_low_water::unsent_bytes`]).
+    pub(crate) fn unsent_bytes(&self) -> Option<usize> {
+        match self {
+            Self::Tcp(s) => proto::read_low_water::unsent_bytes(s),
+            #[cfg(unix)]
+            Self::Unix(s) => proto::read_low_water::unsent_bytes(s),
+        }
+    }
+
     pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         match self {
             Self::Tcp(s) => s.set_write_timeout(timeout),

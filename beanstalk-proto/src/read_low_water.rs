@@ -524,6 +524,36 @@ pub fn set_on(socket: &impl std::os::fd::AsFd, bytes: usize) -> std::io::Result<
     }
 }
 
+/// How many bytes written to `socket` its peer has not taken yet: on
+/// Linux, TCP's unacknowledged and unsent bytes (`SIOCOUTQ`), or what a
+/// Unix socket's peer has not read. `None` where that is not known.
+///
+/// A reply cannot come before the peer has the whole command, and a
+/// finished write only means the command is in the kernel's send buffer,
+/// which on loopback holds megabytes: a driver whose reply deadline passes
+/// while this still shrinks is still sending
+/// ([`crate::reply_watch::SendProgress`]).
+#[cfg(all(feature = "std", target_os = "linux"))]
+pub fn unsent_bytes(socket: &impl std::os::fd::AsFd) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+
+    let mut queued: libc::c_int = 0;
+    // SAFETY: the descriptor is open for the duration of the borrow, and
+    // TIOCOUTQ (SIOCOUTQ) writes one c_int to the live buffer passed.
+    let rc = unsafe { libc::ioctl(socket.as_fd().as_raw_fd(), libc::TIOCOUTQ, &raw mut queued) };
+    if rc == 0 {
+        usize::try_from(queued).ok()
+    } else {
+        None
+    }
+}
+
+/// Not known outside Linux.
+#[cfg(all(feature = "std", not(target_os = "linux")))]
+pub fn unsent_bytes<S>(_socket: &S) -> Option<usize> {
+    None
+}
+
 /// Before a read of `socket`: looks where its replies come from when that
 /// is due ([`ReadLowWater::cpu_check_due`]), then sets the mark the
 /// commands in flight on `conn` call for ([`ReadLowWater::next_for`]),

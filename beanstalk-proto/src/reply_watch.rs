@@ -46,6 +46,8 @@ pub struct ReplyWatch<T> {
     head: Option<Token>,
     limit: Option<Duration>,
     deadline: Option<T>,
+    /// Whether the head's bytes were still leaving when its deadline passed.
+    sending: SendProgress,
 }
 
 impl<T> Default for ReplyWatch<T> {
@@ -54,6 +56,7 @@ impl<T> Default for ReplyWatch<T> {
             head: None,
             limit: None,
             deadline: None,
+            sending: SendProgress::default(),
         }
     }
 }
@@ -77,8 +80,25 @@ impl<T: Copy> ReplyWatch<T> {
                 .next_reply_timeout()
                 .and_then(|wait| options.reply_deadline(wait, None));
             self.deadline = self.limit.and_then(after);
+            self.sending = SendProgress::default();
         }
         self.deadline
+    }
+
+    /// The deadline passed with `unsent` bytes of the connection's own
+    /// still on their way to the server ([`SendProgress::still_sending`]):
+    /// the reply cannot have come yet, so it gets its timeout afresh, from
+    /// now. Returns whether it did; if not, the reply is late.
+    pub fn extend_while_sending(
+        &mut self,
+        unsent: Option<usize>,
+        after: impl FnOnce(Duration) -> Option<T>,
+    ) -> bool {
+        if !self.sending.still_sending(unsent) {
+            return false;
+        }
+        self.deadline = self.limit.and_then(after);
+        true
     }
 
     /// Forgets the deadline, for a new connection: its first command is
@@ -105,11 +125,7 @@ impl<T: Copy> ReplyWatch<T> {
     /// # Ok::<(), beanstalk_proto::Error>(())
     /// ```
     pub fn reset(&mut self) {
-        *self = Self {
-            head: None,
-            limit: None,
-            deadline: None,
-        };
+        *self = Self::default();
     }
 
     /// The deadline last computed, without looking at the connection.
@@ -121,5 +137,49 @@ impl<T: Copy> ReplyWatch<T> {
     /// in [`crate::Error::Timeout`] when it passes.
     pub fn limit(&self) -> Option<Duration> {
         self.limit
+    }
+}
+
+/// Whether a reply whose deadline passed is late, or still waits for the
+/// command's own bytes to reach the server.
+///
+/// A write that completed only put the command in the kernel's send
+/// buffer: on loopback it holds megabytes, which a slow link or a server
+/// that reads slowly takes seconds to drain, and the server cannot answer
+/// before it has the whole command. So when a reply deadline passes with
+/// bytes still unsent (or unacknowledged), a driver gives the reply its
+/// timeout again, from then, as long as that count keeps shrinking: the
+/// write timeout's rule (no limit while it moves) for the part of a write
+/// the kernel took over. A server that stopped reading with bytes
+/// pending is found late at the next deadline, one timeout later.
+///
+/// ```
+/// use beanstalk_proto::reply_watch::SendProgress;
+///
+/// let mut sending = SendProgress::default();
+/// assert!(!sending.still_sending(Some(0)), "everything is there: late");
+/// assert!(!sending.still_sending(None), "not known: late");
+/// assert!(sending.still_sending(Some(3_000_000)));
+/// assert!(sending.still_sending(Some(1_000_000)), "it moved");
+/// assert!(!sending.still_sending(Some(1_000_000)), "stuck: late");
+/// ```
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SendProgress {
+    /// Bytes unsent when a deadline last passed.
+    last: Option<usize>,
+}
+
+impl SendProgress {
+    /// A deadline passed with `unsent` bytes not yet taken by the peer
+    /// ([`crate::read_low_water::unsent_bytes`]): whether they are still
+    /// leaving, that is some are, and fewer than at the last deadline.
+    pub fn still_sending(&mut self, unsent: Option<usize>) -> bool {
+        match unsent {
+            Some(left) if left > 0 && self.last.is_none_or(|last| left < last) => {
+                self.last = Some(left);
+                true
+            }
+            _ => false,
+        }
     }
 }

@@ -1012,6 +1012,52 @@ pub async fn a_later_shorter_deadline_holds<A: Adapter>() {
     );
 }
 
+/// A large put on a slow but steady link goes through: the read timeout
+/// counts from when the server can answer, not from when the kernel took
+/// the last bytes into a send buffer that holds megabytes and drains for
+/// seconds (the put used to fail with the 1 s read timeout). The write
+/// timeout bounds how long nothing moves.
+pub async fn a_large_put_on_a_slow_but_steady_link_does_not_time_out<A: Adapter>() {
+    let (server, proxy) = slow_link_for_large_jobs();
+    let settings = Settings {
+        read_timeout: Duration::from_secs(1),
+        write_timeout: Duration::from_secs(2),
+        max_job_size: LARGE_JOB_LIMIT,
+        ..Settings::default()
+    };
+    let mut client = connect_with::<A>(&proxy.url(), settings).await;
+    a_large_put_goes_through(&mut client).await;
+    drop(server);
+}
+
+/// The most a job may take for [`slow_link_for_large_jobs`]: 8 MiB.
+pub const LARGE_JOB_LIMIT: u32 = 8 << 20;
+
+/// A server taking jobs of up to [`LARGE_JOB_LIMIT`], behind a proxy that
+/// lets the client's bytes through at about 1.6 MB/s (16 KiB every 10 ms).
+pub fn slow_link_for_large_jobs() -> (Server, FaultProxy) {
+    let server = Server::builder().max_job_size(LARGE_JOB_LIMIT).start();
+    let slow = FaultPlan::new().delay(Direction::Upstream, Duration::from_millis(10));
+    let proxy = FaultProxy::start(&server.addr(), slow);
+    (server, proxy)
+}
+
+/// Puts 4 MB through `client` and checks that it went through, slowly.
+///
+/// # Panics
+/// If the put fails, or takes under a second (the link was not slow).
+pub async fn a_large_put_goes_through<C: AsyncCommands>(client: &mut C) {
+    let body = vec![b'x'; 4 << 20];
+    let started = Instant::now();
+    let result = client.put(&body[..], opts()).await;
+    let waited = started.elapsed();
+    assert!(result.is_ok(), "{result:?} after {waited:?}");
+    assert!(
+        waited > Duration::from_secs(1),
+        "the link was not slow: {waited:?}"
+    );
+}
+
 /// The write timeout bounds how long a write makes no progress, not a
 /// whole flush: 30 MB of pipelined puts, let through at about 8 MB/s,
 /// take more than twice the 1 s timeout and still go through. (The kernel
@@ -1508,6 +1554,7 @@ macro_rules! conformance_suite {
             an_earlier_deadline_does_not_cut_a_longer_wait_short,
             a_later_shorter_deadline_holds,
             a_slow_but_steady_write_does_not_time_out,
+            a_large_put_on_a_slow_but_steady_link_does_not_time_out,
             unbounded_timeouts_mean_no_deadline,
             zero_timeouts_are_refused_before_anything_is_sent,
             sub_millisecond_timeouts_wait_a_millisecond,

@@ -67,6 +67,25 @@ async fn connect<A: SharedAdapter>(address: &str, read_timeout: Duration) -> A::
         .expect("shared handle connects")
 }
 
+/// A large put on a slow but steady link goes through a shared handle,
+/// whose driver used to start the oldest command's deadline when it became
+/// the oldest, before its bytes were even written, and failed it with the
+/// 1 s read timeout while they were still leaving (see the conformance
+/// suite's `a_large_put_on_a_slow_but_steady_link_does_not_time_out`).
+pub async fn a_large_put_on_a_slow_but_steady_link_does_not_time_out<A: SharedAdapter>() {
+    use crate::conformance::{LARGE_JOB_LIMIT, a_large_put_goes_through, slow_link_for_large_jobs};
+    let (server, proxy) = slow_link_for_large_jobs();
+    let options = Options::default()
+        .read_timeout(Duration::from_secs(1))
+        .write_timeout(Duration::from_secs(2))
+        .max_job_size(LARGE_JOB_LIMIT);
+    let mut client = A::connect_with(&proxy.url(), options)
+        .await
+        .expect("shared handle connects");
+    a_large_put_goes_through(&mut client).await;
+    drop(server);
+}
+
 /// Once a pipeline has drained, the driver's mark must come down: a lone
 /// reply, fewer bytes than a batch, would otherwise never wake the driver
 /// and its call would time out.
@@ -387,6 +406,7 @@ macro_rules! shared_suite {
             callers_on_another_cpu_are_never_held_back,
             a_refused_use_sends_no_job_to_the_wrong_tube,
             a_reply_held_below_the_read_mark_is_not_taken_for_late,
+            a_large_put_on_a_slow_but_steady_link_does_not_time_out,
         );
     };
     (@tests $adapter:ty, $block_on:expr, $($name:ident),* $(,)?) => {

@@ -8,6 +8,7 @@ use proto::batch::Run;
 use proto::options::checked_timeout;
 use proto::read_low_water::ReadLowWater;
 use proto::read_size::{MIN_READ, ReadSize};
+use proto::reply_watch::SendProgress;
 use proto::write_pacing::WritePacing;
 use proto::{
     AsyncExecute, CommandError, Connection, Endpoint, Error, Options, ProtocolError, Request,
@@ -411,6 +412,8 @@ impl Client {
         explicit: Option<Duration>,
     ) -> Result<(Token, Response), Error> {
         let mut deadline = None;
+        // Whether the command's bytes still leave the send buffer.
+        let mut sending = SendProgress::default();
         loop {
             if let Some(reply) = self.poll_buffered()? {
                 return Ok(reply);
@@ -439,6 +442,15 @@ impl Client {
                 // the receive mark: what is there decides. If the reply is
                 // still short, the next wait ends at once.
                 None => match io.read_held(&mut self.rbuf) {
+                    // The server cannot answer before it has the command:
+                    // while its bytes still leave, the wait starts afresh.
+                    Err(error)
+                        if error.kind() == std::io::ErrorKind::WouldBlock
+                            && sending.still_sending(io.unsent_bytes()) =>
+                    {
+                        deadline = None;
+                        continue;
+                    }
                     Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
                         let limit = at.map(|(_, limit)| limit).unwrap_or_default();
                         return Err(self.fail_timeout(limit));

@@ -413,7 +413,11 @@ async fn drive(shared: Arc<Shared>, mut stream: Stream) {
                 }
                 let late = if writing.is_some_and(|at| at <= now) {
                     Some(options.write_timeout)
-                } else if replies.deadline().is_some_and(|at| at <= now) {
+                } else if replies.deadline().is_some_and(|at| at <= now)
+                    // The server cannot answer before it has the command:
+                    // while its bytes still leave, the wait starts afresh.
+                    && !replies.extend_while_sending(reader.unsent_bytes(), deadline_after)
+                {
                     replies.limit()
                 } else if drain_deadline.is_some_and(|at| at <= now) {
                     Some(options.read_timeout)

@@ -175,6 +175,12 @@ fn read_held<S>(_socket: &S, _rbuf: &mut BytesMut) -> io::Result<usize> {
 }
 
 impl Stream {
+    /// Bytes written and not yet taken by the peer
+    /// ([`proto::read_low_water::unsent_bytes`]).
+    pub(crate) fn unsent_bytes(&self) -> Option<usize> {
+        each_socket!(self, s => proto::read_low_water::unsent_bytes(s))
+    }
+
     /// [`read_held`] on this socket.
     pub(crate) fn read_held(&self, rbuf: &mut BytesMut) -> io::Result<usize> {
         each_socket!(self, s => read_held(s, rbuf))
@@ -217,6 +223,11 @@ impl Stream {
 }
 
 impl ReadSide<'_> {
+    /// [`Stream::unsent_bytes`] of the socket this side reads.
+    pub(crate) fn unsent_bytes(&self) -> Option<usize> {
+        each_socket!(self, s => proto::read_low_water::unsent_bytes(s.as_ref()))
+    }
+
     /// [`read_held`] on the socket this side reads.
     pub(crate) fn read_held(&self, rbuf: &mut BytesMut) -> io::Result<usize> {
         each_socket!(self, s => read_held(s.as_ref(), rbuf))
