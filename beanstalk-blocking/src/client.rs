@@ -361,14 +361,9 @@ impl Client {
                 Some(Some((at, total))) => {
                     let left = at.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        // The server cannot answer before it has the
-                        // command: while its bytes still leave, the wait
-                        // starts afresh.
-                        if sending.still_sending(self.stream.unsent_bytes()) {
-                            deadline = None;
-                            continue;
-                        }
-                        return Err(self.fail_timeout(total));
+                        self.past_deadline(&mut sending, total)?;
+                        deadline = None;
+                        continue;
                     }
                     Some(left)
                 }
@@ -394,6 +389,19 @@ impl Client {
                 return Err(self.fail_io(error, Duration::ZERO));
             }
             self.fill(remaining, deadline.flatten())?;
+        }
+    }
+
+    /// A reply's deadline passed: the server cannot answer before it has
+    /// the command, so while the command's bytes still leave the send
+    /// buffer the wait starts afresh (`Ok`); otherwise the reply is late.
+    #[cold]
+    #[inline(never)]
+    fn past_deadline(&mut self, sending: &mut SendProgress, total: Duration) -> Result<(), Error> {
+        if sending.still_sending(self.stream.unsent_bytes()) {
+            Ok(())
+        } else {
+            Err(self.fail_timeout(total))
         }
     }
 
