@@ -569,7 +569,14 @@ where
             match self.watchdog.until(at, reading).await {
                 // The server cannot answer before it has the command:
                 // while its bytes still leave, the wait starts afresh.
-                None if sending.still_sending(self.unsent_bytes.and_then(|unsent| unsent(io))) => {
+                // (Bytes written after it are not its own.)
+                None if sending.still_sending(proto::reply_watch::own_unsent(
+                    self.unsent_bytes.and_then(|unsent| unsent(io)),
+                    self.conn
+                        .bytes_behind_next()
+                        .saturating_sub(self.wbuf.remaining()),
+                )) =>
+                {
                     deadline = None;
                 }
                 None => return Err(self.fail_timeout(limit.unwrap_or_default())),

@@ -10,7 +10,7 @@ use proto::options::checked_timeout;
 use proto::read_low_water::ReadLowWater;
 use proto::read_scratch::ReadScratch;
 use proto::read_size::MIN_READ;
-use proto::reply_watch::SendProgress;
+use proto::reply_watch::{SendProgress, own_unsent};
 use proto::write_pacing::WritePacing;
 use proto::{
     Connection, Endpoint, Error, Execute, Options, ProtocolError, Request, Response, Session,
@@ -398,7 +398,9 @@ impl Client {
     #[cold]
     #[inline(never)]
     fn past_deadline(&mut self, sending: &mut SendProgress, total: Duration) -> Result<(), Error> {
-        if sending.still_sending(self.stream.unsent_bytes()) {
+        // Bytes written after the oldest command are not its own.
+        let behind = (self.conn.bytes_behind_next()).saturating_sub(self.wbuf.remaining());
+        if sending.still_sending(own_unsent(self.stream.unsent_bytes(), behind)) {
             Ok(())
         } else {
             Err(self.fail_timeout(total))

@@ -32,9 +32,12 @@
 //!
 //! # Timeouts and failures
 //! Each command waits at most the time the core says applies to it (see
-//! [`Client`]). A timeout, an I/O error or a protocol violation closes the
-//! connection for good, and [`Error::outcome_unknown`] tells whether the
-//! command may have taken effect (a `put` whose job may exist).
+//! [`Client`]), started again when it passes while the command's own bytes
+//! still leave the kernel's send buffer, fewer than when it last passed
+//! (Linux; see `proto::reply_watch::SendProgress`). A timeout, an I/O
+//! error or a protocol violation closes the connection for good, and
+//! [`Error::outcome_unknown`] tells whether the command may have taken
+//! effect (a `put` whose job may exist).
 //!
 //! Waits are never cut short. Long ones use the socket's own timeout
 //! (`SO_RCVTIMEO`), which the kernel counts in scheduler ticks, so they may

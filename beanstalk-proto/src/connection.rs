@@ -354,6 +354,16 @@ impl Connection {
         }
     }
 
+    /// Bytes of the commands in flight after the oldest one, as encoded.
+    /// Of what was written and the server has not taken yet, the bytes
+    /// written after the oldest command are theirs and leave last: the rest
+    /// is the oldest command's own ([`crate::reply_watch::own_unsent`]).
+    pub fn bytes_behind_next(&self) -> usize {
+        self.in_flight
+            .front()
+            .map_or(0, |head| self.bytes_in_flight - head.bytes)
+    }
+
     /// The token of the oldest command still waiting for its reply.
     pub fn next_token(&self) -> Option<Token> {
         self.in_flight.front().map(|entry| entry.token)

@@ -140,6 +140,22 @@ impl<T: Copy> ReplyWatch<T> {
     }
 }
 
+/// Of `unsent` bytes the peer has not taken yet, the oldest command's own:
+/// all but the `written_behind` bytes written after it (commands pipelined
+/// behind it), which leave last. A command the server has whole cannot
+/// wait for the bytes of later ones.
+///
+/// ```
+/// use beanstalk_proto::reply_watch::own_unsent;
+///
+/// assert_eq!(own_unsent(Some(4_000_000), 4_000_000), Some(0), "delivered");
+/// assert_eq!(own_unsent(Some(4_000_000), 1_000), Some(3_999_000));
+/// assert_eq!(own_unsent(None, 0), None);
+/// ```
+pub fn own_unsent(unsent: Option<usize>, written_behind: usize) -> Option<usize> {
+    unsent.map(|left| left.saturating_sub(written_behind))
+}
+
 /// Whether a reply whose deadline passed is late, or still waits for the
 /// command's own bytes to reach the server.
 ///

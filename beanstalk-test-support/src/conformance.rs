@@ -1030,6 +1030,40 @@ pub async fn a_large_put_on_a_slow_but_steady_link_does_not_time_out<A: Adapter>
     drop(server);
 }
 
+/// The extension for bytes still leaving belongs to the command they
+/// are part of: a `stats` the server got whole at once, whose reply never
+/// comes, is late one read timeout after the flush, though a large put
+/// pipelined behind it still drains (here through a slow link that lets
+/// no reply back).
+pub async fn a_delivered_command_is_late_while_later_ones_still_leave<A: Adapter>() {
+    let server = Server::builder().max_job_size(LARGE_JOB_LIMIT).start();
+    let plan = FaultPlan::new()
+        .delay(Direction::Upstream, Duration::from_millis(10))
+        .stall_after(Direction::Downstream, 0);
+    let proxy = FaultProxy::start(&server.addr(), plan);
+    let settings = Settings {
+        read_timeout: Duration::from_secs(1),
+        write_timeout: Duration::from_secs(5),
+        max_job_size: LARGE_JOB_LIMIT,
+        ..Settings::default()
+    };
+    let mut client = connect_with::<A>(&proxy.url(), settings).await;
+    A::send(&mut client, &cmd::Stats).unwrap();
+    let put = cmd::Put::new(vec![b'x'; 4 << 20], opts()).unwrap();
+    A::send(&mut client, &put).unwrap();
+    let started = Instant::now();
+    let stats = A::recv(&mut client).await;
+    let waited = started.elapsed();
+    assert!(matches!(stats, Err(Error::Timeout(_))), "{stats:?}");
+    // The flush of the put (what the send buffer did not take at once)
+    // plus one read timeout; the whole drain is about 2.5 s.
+    assert!(
+        waited < Duration::from_millis(2200),
+        "the stats reply waited {waited:?} for the put's bytes"
+    );
+    drop(server);
+}
+
 /// The most a job may take for [`slow_link_for_large_jobs`]: 8 MiB.
 pub const LARGE_JOB_LIMIT: u32 = 8 << 20;
 
@@ -1555,6 +1589,7 @@ macro_rules! conformance_suite {
             a_later_shorter_deadline_holds,
             a_slow_but_steady_write_does_not_time_out,
             a_large_put_on_a_slow_but_steady_link_does_not_time_out,
+            a_delivered_command_is_late_while_later_ones_still_leave,
             unbounded_timeouts_mean_no_deadline,
             zero_timeouts_are_refused_before_anything_is_sent,
             sub_millisecond_timeouts_wait_a_millisecond,

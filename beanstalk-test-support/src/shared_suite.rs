@@ -86,6 +86,46 @@ pub async fn a_large_put_on_a_slow_but_steady_link_does_not_time_out<A: SharedAd
     drop(server);
 }
 
+/// A `stats` the server got whole at once, whose reply never comes, is
+/// late one read timeout on, though another caller's large put behind it
+/// still leaves (through a slow link that lets no reply back): the bytes
+/// still leaving are not its own.
+pub async fn a_delivered_command_is_late_while_a_later_put_still_leaves<A: SharedAdapter>() {
+    use crate::conformance::LARGE_JOB_LIMIT;
+    let server = Server::builder().max_job_size(LARGE_JOB_LIMIT).start();
+    let plan = FaultPlan::new()
+        .delay(Direction::Upstream, Duration::from_millis(10))
+        .stall_after(Direction::Downstream, 0);
+    let proxy = FaultProxy::start(&server.addr(), plan);
+    let options = Options::default()
+        .read_timeout(Duration::from_secs(1))
+        .write_timeout(Duration::from_secs(5))
+        .max_job_size(LARGE_JOB_LIMIT);
+    let client = A::connect_with(&proxy.url(), options)
+        .await
+        .expect("shared handle connects");
+    let started = Instant::now();
+    let (mut first, mut second) = (client.clone(), client.clone());
+    let stats = async move {
+        let stats = first.stats().await;
+        let waited = started.elapsed();
+        assert!(matches!(stats, Err(Error::Timeout(_))), "{stats:?}");
+        assert!(
+            waited < Duration::from_millis(2200),
+            "the stats reply waited {waited:?} for the put's bytes"
+        );
+    };
+    let put = async move {
+        let _ = second.put(vec![b'x'; 4 << 20], PutOptions::default()).await;
+    };
+    all(vec![
+        Box::pin(stats) as Pin<Box<dyn Future<Output = ()> + Send>>,
+        Box::pin(put),
+    ])
+    .await;
+    drop(server);
+}
+
 /// Once a pipeline has drained, the driver's mark must come down: a lone
 /// reply, fewer bytes than a batch, would otherwise never wake the driver
 /// and its call would time out.
@@ -407,6 +447,7 @@ macro_rules! shared_suite {
             a_refused_use_sends_no_job_to_the_wrong_tube,
             a_reply_held_below_the_read_mark_is_not_taken_for_late,
             a_large_put_on_a_slow_but_steady_link_does_not_time_out,
+            a_delivered_command_is_late_while_a_later_put_still_leaves,
         );
     };
     (@tests $adapter:ty, $block_on:expr, $($name:ident),* $(,)?) => {

@@ -8,7 +8,7 @@ use proto::batch::Run;
 use proto::options::checked_timeout;
 use proto::read_low_water::ReadLowWater;
 use proto::read_size::{MIN_READ, ReadSize};
-use proto::reply_watch::SendProgress;
+use proto::reply_watch::{SendProgress, own_unsent};
 use proto::write_pacing::WritePacing;
 use proto::{
     AsyncExecute, CommandError, Connection, Endpoint, Error, Options, ProtocolError, Request,
@@ -446,7 +446,13 @@ impl Client {
                     // while its bytes still leave, the wait starts afresh.
                     Err(error)
                         if error.kind() == std::io::ErrorKind::WouldBlock
-                            && sending.still_sending(io.unsent_bytes()) =>
+                            && sending.still_sending(own_unsent(
+                                io.unsent_bytes(),
+                                // Bytes written after it are not its own.
+                                self.conn
+                                    .bytes_behind_next()
+                                    .saturating_sub(self.wbuf.remaining()),
+                            )) =>
                     {
                         deadline = None;
                         continue;

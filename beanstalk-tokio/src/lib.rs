@@ -49,7 +49,10 @@
 //! Each command waits at most the time the core says applies to it: the
 //! read timeout of [`Options`] (default 5 s) for commands answered at once,
 //! none for `reserve`, and the server-side timeout plus the read timeout
-//! for `reserve-with-timeout`. A timeout, an I/O error or a protocol
+//! for `reserve-with-timeout`, started again when it passes while the
+//! command's own bytes still leave the kernel's send buffer, fewer than
+//! when it last passed (Linux; see `proto::reply_watch::SendProgress`).
+//! A timeout, an I/O error or a protocol
 //! violation closes the connection for good, and [`Error::outcome_unknown`]
 //! tells whether the command may have taken effect.
 #![cfg_attr(docsrs, feature(doc_cfg))]

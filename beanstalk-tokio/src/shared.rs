@@ -11,7 +11,7 @@ use proto::mux::{Mux, ReplySlot, ReplyTicket};
 use proto::options::checked_timeout;
 use proto::read_low_water::ReadLowWater;
 use proto::read_size::{MIN_READ, ReadSize};
-use proto::reply_watch::ReplyWatch;
+use proto::reply_watch::{ReplyWatch, own_unsent};
 use proto::{AsyncExecute, Endpoint, Error, Options, ProtocolError, Request, Tube, WriteBuf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -416,7 +416,16 @@ async fn drive(shared: Arc<Shared>, mut stream: Stream) {
                 } else if replies.deadline().is_some_and(|at| at <= now)
                     // The server cannot answer before it has the command:
                     // while its bytes still leave, the wait starts afresh.
-                    && !replies.extend_while_sending(reader.unsent_bytes(), deadline_after)
+                    // (Bytes written after it are not its own.)
+                    && !replies.extend_while_sending(
+                        own_unsent(reader.unsent_bytes(), {
+                            let mux = shared.lock();
+                            mux.connection()
+                                .bytes_behind_next()
+                                .saturating_sub(mux.output_len() + out.remaining())
+                        }),
+                        deadline_after,
+                    )
                 {
                     replies.limit()
                 } else if drain_deadline.is_some_and(|at| at <= now) {

@@ -133,6 +133,11 @@ impl<W> Mux<W> {
         self.slots.is_empty()
     }
 
+    /// How many encoded bytes wait to be taken by the driver.
+    pub fn output_len(&self) -> usize {
+        self.wbuf.remaining()
+    }
+
     /// Whether encoded bytes wait to be taken by the driver.
     pub fn has_output(&self) -> bool {
         !self.wbuf.is_empty()
