@@ -29,8 +29,9 @@ pub type BoxError = Box<dyn StdError + Send + Sync>;
 /// How often a slot waiting for its handler checks for shutdown.
 const POLL: Duration = Duration::from_millis(20);
 
-/// The pause after an unexpected reply to `reserve`.
-const RESERVE_ERROR_PAUSE: Duration = Duration::from_millis(200);
+/// The pause after the server refused a `watch` or answered a `reserve`
+/// unexpectedly.
+const SERVER_ERROR_PAUSE: Duration = Duration::from_millis(200);
 
 /// A shutdown signal for a [`Worker`]: cloneable, triggered once.
 ///
@@ -316,8 +317,15 @@ impl<H: Handler> Slot<H> {
     }
 
     fn run(&mut self) {
-        if self.watch().is_err() {
-            return;
+        // Lost connections are replaced inside `watch` (until the
+        // shutdown); what else comes out is the server's refusal
+        // (`OUT_OF_MEMORY`, `INTERNAL_ERROR`), which passes: a slot that
+        // stopped there would leave the worker short of it, for ever.
+        while self.watch().is_err() {
+            if self.shutdown.is_triggered() {
+                return;
+            }
+            self.shutdown.wait_timeout(SERVER_ERROR_PAUSE);
         }
         while !self.shutdown.is_triggered() {
             match self.client.ensure_connected() {
@@ -364,7 +372,7 @@ impl<H: Handler> Slot<H> {
                     }
                     // A server that keeps answering so is not polled in a
                     // tight loop.
-                    self.shutdown.wait_timeout(RESERVE_ERROR_PAUSE);
+                    self.shutdown.wait_timeout(SERVER_ERROR_PAUSE);
                 }
             }
         }

@@ -406,6 +406,20 @@ fn a_job_with_an_impossible_ttr_is_handled() {
     assert_eq!((totals.reserved, totals.succeeded, totals.lost), (1, 1, 0));
 }
 
+/// A slot whose `watch` the server refuses (out of memory, which passes)
+/// pauses and subscribes again, as in the async workers' suite.
+#[test]
+fn a_slot_refused_its_watch_subscribes_again() {
+    let server = beanstalk_test_support::worker_suite::server_out_of_memory_at_the_first_watch();
+    let worker = Worker::builder(&server.url()).tube("t").build().unwrap();
+    let counters = worker.counters();
+    let (shutdown, running) = start(worker, |_job: WorkerJob| Ok::<_, Error>(Outcome::Delete));
+    wait_for(&counters, Duration::from_secs(3), |c| c.succeeded == 1);
+    shutdown.trigger();
+    let totals = running.join().expect("the worker does not panic");
+    assert_eq!((totals.reserved, totals.succeeded), (1, 1));
+}
+
 /// A server that answers every `reserve` with `DEADLINE_SOON` is not
 /// polled in a tight loop.
 #[test]

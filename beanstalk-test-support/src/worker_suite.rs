@@ -722,7 +722,15 @@ fn worker_server(
     reserve: impl Fn() -> Option<Vec<u8>> + Send + Sync + 'static,
     ttr: u64,
 ) -> ScriptedServer {
-    ScriptedServer::start(move |line| {
+    ScriptedServer::start(worker_answers(reserve, ttr))
+}
+
+/// The answers of [`worker_server`], for servers that change some of them.
+fn worker_answers(
+    reserve: impl Fn() -> Option<Vec<u8>> + Send + Sync + 'static,
+    ttr: u64,
+) -> impl Fn(&str) -> Option<Vec<u8>> + Send + Sync + 'static {
+    move |line| {
         let command = line.split(' ').next().unwrap_or_default();
         Some(match command {
             "watch" => b"WATCHING 2\r\n".to_vec(),
@@ -741,7 +749,44 @@ fn worker_server(
             "touch" => b"TOUCHED\r\n".to_vec(),
             _ => b"UNKNOWN_COMMAND\r\n".to_vec(),
         })
+    }
+}
+
+/// A server out of memory when the worker first subscribes
+/// (`OUT_OF_MEMORY` to the first `watch`), and well after that, with one
+/// job to hand out.
+pub fn server_out_of_memory_at_the_first_watch() -> ScriptedServer {
+    let refused = AtomicBool::new(false);
+    let handed_out = AtomicBool::new(false);
+    let answer = worker_answers(
+        move || {
+            (!handed_out.swap(true, Ordering::SeqCst)).then(|| b"RESERVED 1 1\r\nx\r\n".to_vec())
+        },
+        60,
+    );
+    ScriptedServer::start(move |line| {
+        if line.starts_with("watch ") && !refused.swap(true, Ordering::SeqCst) {
+            return Some(b"OUT_OF_MEMORY\r\n".to_vec());
+        }
+        answer(line)
     })
+}
+
+/// A slot whose `watch` the server refuses (out of memory, which passes)
+/// pauses and subscribes again, then works: it used to stop for good,
+/// quietly, leaving a worker of one slot idle for ever.
+pub async fn a_slot_refused_its_watch_subscribes_again<C: WorkerRuntime>() {
+    let server = server_out_of_memory_at_the_first_watch();
+    let worker = Pool::<C>::builder(&server.url()).tube("t").build().unwrap();
+    let counters = worker.counters();
+    let shutdown = Shutdown::new();
+    let handler = |_job: WorkerJob| async { Ok::<(), String>(()) };
+    let totals = alongside(worker.run(handler, shutdown.clone()), async {
+        wait_for::<C>(&counters, Duration::from_secs(3), |c| c.succeeded == 1).await;
+        shutdown.trigger();
+    })
+    .await;
+    assert_eq!((totals.reserved, totals.succeeded), (1, 1));
 }
 
 /// A server whose one job has a TTR no beanstalkd gives (beanstalkd's is
@@ -899,6 +944,7 @@ macro_rules! worker_suite {
             deadline_soon_on_every_reserve_is_not_a_tight_loop,
             a_job_past_the_workers_limit_is_not_reserved_in_a_tight_loop,
             shutdown_ends_a_slot_retrying_for_its_jobs_stats,
+            a_slot_refused_its_watch_subscribes_again,
         );
     };
     (@tests $client:ty, $block_on:expr, $($name:ident),* $(,)?) => {

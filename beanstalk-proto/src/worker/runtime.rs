@@ -105,7 +105,7 @@ pub type HandlerOutput = Result<Result<Outcome, BoxError>, Panicked>;
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub enum WorkerEvent<'a> {
-    /// Watching the worker's tubes failed; the slot stops.
+    /// Watching the worker's tubes failed; the slot pauses and tries again.
     CannotWatch(&'a Error),
     /// A job was reserved.
     Reserved(JobId),

@@ -18,9 +18,9 @@ use super::race::{CatchUnwind, Either, Panicked, first, never};
 use super::runtime::{Handler, HandlerOutput, WorkerEvent, WorkerRuntime, until};
 use super::{Counters, Outcome, Shutdown, WorkerJob, WorkerSettings, job_ttr, touch_interval};
 
-/// The pause after an unexpected reply to `reserve`, so a misbehaving
-/// server is not polled in a tight loop.
-const RESERVE_ERROR_PAUSE: Duration = Duration::from_millis(200);
+/// The pause after the server refused a `watch` or answered a `reserve`
+/// unexpectedly, so a misbehaving server is not polled in a tight loop.
+const SERVER_ERROR_PAUSE: Duration = Duration::from_millis(200);
 
 /// The retry delay of a touch the server could not do (`OUT_OF_MEMORY`...).
 const TOUCH_RETRY: Duration = Duration::from_millis(250);
@@ -82,13 +82,21 @@ impl<C: WorkerRuntime, H: Handler> Slot<C, H> {
     /// (see the adapters' `Worker` for what happens to jobs in flight).
     pub async fn run(mut self) {
         let shutdown = self.shutdown.clone();
-        let watched = match first(shutdown.triggered(), self.watch()).await {
-            Either::Left(()) => return,
-            Either::Right(watched) => watched,
-        };
-        if let Err(error) = watched {
+        // Lost connections are replaced inside `watch`; what comes out is
+        // the server's refusal (`OUT_OF_MEMORY`, `INTERNAL_ERROR`), which
+        // passes. A slot that stopped there would leave the worker short
+        // of it, quietly, for ever.
+        loop {
+            let watched = match first(shutdown.triggered(), self.watch()).await {
+                Either::Left(()) => return,
+                Either::Right(watched) => watched,
+            };
+            let Err(error) = watched else { break };
             self.observe(WorkerEvent::CannotWatch(&error));
-            return;
+            let paused = first(shutdown.triggered(), C::sleep(SERVER_ERROR_PAUSE));
+            if let Either::Left(()) = paused.await {
+                return;
+            }
         }
         loop {
             // Dropping a waiting reserve closes its connection: the server
@@ -113,7 +121,7 @@ impl<C: WorkerRuntime, H: Handler> Slot<C, H> {
                     }
                     // Either way, a server that keeps answering so is not
                     // polled in a tight loop.
-                    let paused = first(shutdown.triggered(), C::sleep(RESERVE_ERROR_PAUSE));
+                    let paused = first(shutdown.triggered(), C::sleep(SERVER_ERROR_PAUSE));
                     if let Either::Left(()) = paused.await {
                         break;
                     }

@@ -62,7 +62,7 @@ impl WorkerRuntime for Client {
         #[cfg(feature = "tracing")]
         match event {
             WorkerEvent::CannotWatch(error) => {
-                tracing::error!(slot, %error, "cannot watch the worker's tubes");
+                tracing::warn!(slot, %error, "cannot watch the worker's tubes; trying again");
             }
             WorkerEvent::Reserved(job) => {
                 tracing::debug!(slot, job, "reserved");
