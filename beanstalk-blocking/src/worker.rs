@@ -357,10 +357,10 @@ impl<H: Handler> Slot<H> {
                     self.client.disconnect();
                 }
                 Ok(job) => self.process(job),
+                Err(Error::JobTooLarge { id, .. }) => self.bury_too_large(id),
                 // A lost connection is replaced at once: the client backs
                 // off between attempts. A reply the server should not have
-                // sent, or one past this worker's limits (a job larger than
-                // its `max_job_size`, which every reserve gets again),
+                // sent, or one past this worker's limits (a YAML body),
                 // pauses below like any other reserve error.
                 Err(error) if error.is_connection_error() && !is_bad_reply(&error) => {}
                 Err(error) => {
@@ -483,6 +483,26 @@ impl<H: Handler> Slot<H> {
             return;
         }
         self.settle(id, priority, outcome);
+    }
+
+    /// A job past the worker's `max_job_size` was reserved (its body read
+    /// and dropped): it is buried with its own priority, as in the async
+    /// workers, rather than handed back to be reserved again ahead of
+    /// every job behind it.
+    fn bury_too_large(&mut self, id: u64) {
+        let generation = self.client.generation();
+        self.counters.add_reserved();
+        match self.client.stats_job(id) {
+            Ok(stats) if self.client.generation() == generation => {
+                self.settle(id, stats.pri, Outcome::Bury);
+            }
+            _ => {
+                if self.client.generation() == generation {
+                    self.client.disconnect();
+                }
+                self.counters.add_lost();
+            }
+        }
     }
 
     fn settle(&mut self, id: u64, priority: u32, outcome: Outcome) {

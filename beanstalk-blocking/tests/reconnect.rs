@@ -4,8 +4,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use beanstalk_blocking::proto::retry::ReconnectPolicy;
+use beanstalk_blocking::proto::stats::JobState;
 use beanstalk_blocking::{
-    Client, CommandError, Commands, Error, Options, ProtocolError, PutOptions, ReconnectingClient,
+    Client, CommandError, Commands, Error, Options, PutOptions, ReconnectingClient,
 };
 use beanstalk_test_support::Server;
 
@@ -61,12 +62,12 @@ fn a_zero_timeout_is_not_retried() {
     );
 }
 
-/// A reply past the client's own limits (a job larger than its
-/// `max_job_size`) is not a server's failure: sent again it would get the
-/// same job back, released when its connection closed, for ever. The call
-/// fails once, and the next call gets a new connection.
+/// A job larger than the client's `max_job_size` is not a server's
+/// failure: its body is read and dropped, the call fails once with the
+/// job's id, and the job stays reserved on the same connection, where it
+/// can be buried (sent again, the reserve would get it back for ever).
 #[test]
-fn a_job_past_the_clients_limit_is_reserved_once_not_for_ever() {
+fn a_job_past_the_clients_limit_stays_reserved_to_be_buried() {
     let server = Server::builder().max_job_size(300_000).start();
     let mut producer =
         Client::connect_with(&server.url(), Options::default().max_job_size(300_000)).unwrap();
@@ -89,16 +90,20 @@ fn a_job_past_the_clients_limit_is_reserved_once_not_for_ever() {
     assert!(
         matches!(
             reserved,
-            Err(Error::Protocol(ProtocolError::BodyTooLarge {
+            Err(Error::JobTooLarge {
+                id: reserved_id,
                 len: 100_000,
                 ..
-            }))
+            }) if reserved_id == id
         ),
         "{reserved:?}"
     );
-    assert_eq!(producer.stats_job(id).unwrap().reserves, 1);
+    let stats = producer.stats_job(id).unwrap();
+    assert_eq!((stats.reserves, stats.state), (1, JobState::Reserved));
+    client.bury(id, stats.pri).unwrap();
+    assert_eq!(producer.stats_job(id).unwrap().state, JobState::Buried);
     client.put("next", PutOptions::default()).unwrap();
-    assert_eq!(client.reconnects(), 1);
+    assert_eq!(client.reconnects(), 0);
 }
 
 /// Only a command whose replies carry bodies gives up on a body past the

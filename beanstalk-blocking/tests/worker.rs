@@ -541,24 +541,34 @@ fn an_unbounded_grace_lets_the_running_handler_finish() {
     assert_eq!(server.stats_counter("cmd-delete"), 1);
 }
 
-/// A job larger than the worker's `max_job_size` is not reserved in a
-/// tight loop: each reserve fails, and the slot pauses between them.
+/// A job larger than the worker's `max_job_size` is reserved once and
+/// buried, and the job behind it is handled, as in the async workers'
+/// suite.
 #[test]
-fn a_job_past_the_workers_limit_is_not_reserved_in_a_tight_loop() {
-    use beanstalk_test_support::worker_suite::{big_job, big_job_reserves};
+fn a_job_past_the_workers_limit_is_buried_and_holds_up_no_other() {
+    use beanstalk_test_support::worker_suite::{big_job, big_job_reserves, big_job_state};
     let server = Server::builder().max_job_size(300_000).start();
     let id = big_job(&server);
+    let small = server.raw_command(b"put 0 0 60 5\r\nsmall\r\n");
+    assert!(small.starts_with(b"INSERTED "), "{small:?}");
     let worker = Worker::builder(&server.url())
         .tube("default")
         .build()
         .unwrap();
+    let counters = worker.counters();
     let (shutdown, running) = start(worker, |_job: WorkerJob| Ok::<_, Error>(Outcome::Delete));
-    thread::sleep(Duration::from_secs(1));
+    wait_for(&counters, Duration::from_secs(3), |c| c.succeeded == 1);
     shutdown.trigger();
-    assert_eq!(running.join().unwrap().succeeded, 0);
-    let reserves = big_job_reserves(&server, id);
-    assert!(
-        (1..=10).contains(&reserves),
-        "reserved {reserves} times in a second"
+    let totals = running.join().unwrap();
+    assert_eq!(
+        (
+            totals.reserved,
+            totals.succeeded,
+            totals.buried,
+            totals.lost
+        ),
+        (2, 1, 1, 0)
     );
+    assert_eq!(big_job_reserves(&server, id), 1);
+    assert_eq!(big_job_state(&server, id), "buried");
 }

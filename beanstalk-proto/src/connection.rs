@@ -23,8 +23,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use crate::cmd::{self, CommandKind, ReplyTimeout, Request};
 use crate::config::Config;
 use crate::error::{CommandError, Error, ProtocolError};
-use crate::frame::{self, Frame, Head, Limits, Status};
-use crate::response::{Job, Response};
+use crate::frame::{self, Frame, Head, Limits, ReplyWord, Status};
+use crate::response::{Job, JobId, Response};
 use crate::tube::Tube;
 use crate::write_buf::WriteBuf;
 
@@ -147,9 +147,22 @@ pub struct Connection {
     /// The input last given to `poll_response` was left holding bytes: part
     /// of the next reply, maybe all of it.
     reply_partly_buffered: bool,
+    /// A job reply past the cap whose body is being read and dropped.
+    skipping: Option<SkippedBody>,
     next_token: u64,
     state: State,
     session: Session,
+}
+
+/// A job reply whose body is past the client's cap: its body is read as it
+/// comes and dropped, and the command gets [`Response::JobTooLarge`].
+#[derive(Debug, Clone, Copy)]
+struct SkippedBody {
+    id: JobId,
+    len: u64,
+    max: usize,
+    /// Body bytes still to come; the CRLF after them is checked at the end.
+    left: u64,
 }
 
 impl Default for Connection {
@@ -167,6 +180,7 @@ impl Connection {
             in_flight: VecDeque::new(),
             bytes_in_flight: 0,
             reply_partly_buffered: false,
+            skipping: None,
             next_token: 0,
             state: State::Open,
             session: Session::default(),
@@ -426,6 +440,9 @@ impl Connection {
         if let State::Broken(cause) = self.state {
             return Err(cause);
         }
+        if self.skipping.is_some() {
+            return self.skip_body(src);
+        }
         self.reply_partly_buffered = !src.is_empty();
         // `quit` has no reply: it completes once everything before it has.
         if let Some(entry) = self.in_flight.front() {
@@ -455,6 +472,9 @@ impl Connection {
                     Err(error) => return Err(self.fail(error)),
                 },
                 Ok(Status::Partial) => return Ok(None),
+                Err(error @ ProtocolError::BodyTooLarge { len: _, max }) => {
+                    return self.start_skipping(src, error, max);
+                }
                 Err(error) => return Err(self.fail(error)),
             },
         };
@@ -473,6 +493,73 @@ impl Connection {
             self.session.apply(entry.kind, entry.tube);
         }
         Ok(Some((entry.token, response)))
+    }
+
+    /// A reply announced a body past the cap (`too_large`). A job's body
+    /// (`RESERVED`, `FOUND`) is read as it comes and dropped, so the
+    /// connection stays in sync and a reserved job stays reserved here,
+    /// where its caller can bury or release it: before, the connection
+    /// broke, the server released the job, and every reserve got the same
+    /// job again, which held up every job behind it. Anything else over
+    /// the cap (a YAML body, a length no beanstalkd sends) still breaks
+    /// the connection.
+    #[cold]
+    fn start_skipping(
+        &mut self,
+        src: &mut BytesMut,
+        too_large: ProtocolError,
+        max: usize,
+    ) -> Result<Option<(Token, Response)>, ProtocolError> {
+        let Some((head, id, len, line_len)) = frame::oversized_job_head(src) else {
+            return Err(self.fail(too_large));
+        };
+        if let Err(error) = self.check_answers_oldest(&head) {
+            return Err(self.fail(error));
+        }
+        src.advance(line_len);
+        self.skipping = Some(SkippedBody {
+            id,
+            len,
+            max,
+            left: len,
+        });
+        self.skip_body(src)
+    }
+
+    /// Drops what `src` holds of the body being skipped; once the body and
+    /// its CRLF are in, answers the oldest command with
+    /// [`Response::JobTooLarge`].
+    #[cold]
+    fn skip_body(
+        &mut self,
+        src: &mut BytesMut,
+    ) -> Result<Option<(Token, Response)>, ProtocolError> {
+        let Some(skip) = self.skipping.as_mut() else {
+            return Ok(None);
+        };
+        let dropped = usize::try_from(skip.left).map_or(src.len(), |left| left.min(src.len()));
+        src.advance(dropped);
+        skip.left = skip
+            .left
+            .saturating_sub(u64::try_from(dropped).unwrap_or(u64::MAX));
+        let SkippedBody { id, len, max, left } = *skip;
+        // Part of a reply is in: the count of reply bytes still to come
+        // leaves it out.
+        self.reply_partly_buffered = true;
+        if left > 0 || src.len() < 2 {
+            return Ok(None);
+        }
+        if !src.starts_with(b"\r\n") {
+            return Err(self.fail(ProtocolError::BodyNotTerminated));
+        }
+        src.advance(2);
+        self.skipping = None;
+        self.reply_partly_buffered = !src.is_empty();
+        let Some(entry) = self.in_flight.pop_front() else {
+            return Err(self.fail(ProtocolError::Unsolicited(ReplyWord::Reserved)));
+        };
+        self.bytes_in_flight -= entry.bytes;
+        Ok(Some((entry.token, Response::JobTooLarge { id, len, max })))
     }
 
     /// Whether `head` can answer the oldest command in flight.

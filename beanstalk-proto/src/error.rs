@@ -227,6 +227,20 @@ pub enum Error {
     /// server discarded it and the connection is in sync.
     #[error("job body exceeds the server's max-job-size")]
     JobTooBig,
+    /// `RESERVED` or `FOUND` with a job whose body is larger than this
+    /// client's `max_job_size` ([`crate::Config`]). The body was read and
+    /// dropped, so the connection is in sync. After a reserve **the job is
+    /// reserved by this connection**: bury, release or delete it by `id`
+    /// (workers bury it), or raise the limit.
+    #[error("job {id} has a {len}-byte body; this client's cap is {max}")]
+    JobTooLarge {
+        /// The job.
+        id: crate::response::JobId,
+        /// The body's length, as the server announced it.
+        len: u64,
+        /// The cap in force.
+        max: usize,
+    },
     /// The server address could not be parsed; nothing was attempted.
     #[error(transparent)]
     Address(#[from] crate::endpoint::AddressError),

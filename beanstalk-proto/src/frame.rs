@@ -467,6 +467,25 @@ fn numeric_head(
     })
 }
 
+/// The head of a job reply whose body is past this client's cap
+/// (`RESERVED <id> <bytes>` or `FOUND <id> <bytes>`): its head as the
+/// command checks it, the job's id, the body's length, and the line's
+/// length with its CRLF. `None` for any other line, and for a length no
+/// beanstalkd gives (its jobs are at most 1 GiB,
+/// [`MAX_SERVER_JOB_SIZE`](crate::config::MAX_SERVER_JOB_SIZE)), which
+/// only a broken peer sends.
+pub(crate) fn oversized_job_head(buf: &[u8]) -> Option<(Head<'static>, u64, u64, usize)> {
+    // The head's length stays 0: no body is kept.
+    let (head, id, len, line_len) = match parse_numbers_after(buf, b"RESERVED ") {
+        Some(([id, len], line_len)) => (Head::Reserved { id, len: 0 }, id, len, line_len),
+        None => {
+            let ([id, len], line_len) = parse_numbers_after(buf, b"FOUND ")?;
+            (Head::Found { id, len: 0 }, id, len, line_len)
+        }
+    };
+    (len <= u64::from(crate::config::MAX_SERVER_JOB_SIZE)).then_some((head, id, len, line_len))
+}
+
 /// `N` numbers after `prefix` (a reply word and a space), separated by
 /// single spaces and ended by CRLF, as in `RESERVED 7 5\r\n`: the numbers
 /// and the line's length with its CRLF. `None` for anything else, a

@@ -56,6 +56,16 @@ pub enum Response {
     Word(ReplyWord),
     /// Not a server reply: the local completion of `quit`, which has none.
     Closing,
+    /// `RESERVED` or `FOUND` with a body past the client's cap, which was
+    /// read and dropped; see [`Error::JobTooLarge`].
+    JobTooLarge {
+        /// The job.
+        id: JobId,
+        /// The body's length.
+        len: u64,
+        /// The cap in force.
+        max: usize,
+    },
 }
 
 impl Response {
@@ -68,6 +78,7 @@ impl Response {
         let word = match self {
             Self::Word(word) => word,
             Self::Closing => return CommandError::Closed.into(),
+            Self::JobTooLarge { id, len, max } => return Error::JobTooLarge { id, len, max },
             other => match other.word() {
                 Some(reply) => {
                     return ProtocolError::UnexpectedReply {
@@ -105,7 +116,7 @@ impl Response {
             Self::Buried(_) => ReplyWord::Buried,
             Self::Using(_) => ReplyWord::Using,
             // The connection does not keep which of the two it was; both carry a job.
-            Self::Job(_) => ReplyWord::Reserved,
+            Self::Job(_) | Self::JobTooLarge { .. } => ReplyWord::Reserved,
             Self::Yaml(_) => ReplyWord::Ok,
             Self::Watching(_) => ReplyWord::Watching,
             Self::Kicked(_) => ReplyWord::Kicked,

@@ -180,9 +180,11 @@ pub enum Recovery {
     Unconfirmed,
     /// The connection is gone, but the server is not to blame: the reply
     /// to a command whose replies carry bodies is past this client's own
-    /// limits ([`ProtocolError::BodyTooLarge`]), and would be again. Replace the connection, and return the error
-    /// rather than send the command again: a `reserve` would get the same
-    /// job (released when its connection closed) for ever.
+    /// limits ([`ProtocolError::BodyTooLarge`]: a `stats` or tube list past
+    /// `Config::max_yaml_body`), and would be again. Replace the
+    /// connection, and return the error rather than send the command
+    /// again. (A job past `max_job_size` keeps the connection:
+    /// [`Error::JobTooLarge`].)
     ///
     /// [`ProtocolError::BodyTooLarge`]: crate::ProtocolError::BodyTooLarge
     GiveUp,

@@ -97,6 +97,17 @@ fn reserve() -> cmd::Reserve {
     cmd::Reserve
 }
 
+/// A request of any type, sent on a connection (for tables of requests).
+trait Sendable {
+    fn send_on(&self, conn: &mut Connection);
+}
+
+impl<R: beanstalk_proto::Request> Sendable for R {
+    fn send_on(&self, conn: &mut Connection) {
+        conn.send(self, &mut WriteBuf::new()).unwrap();
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Line endings and length
 // ---------------------------------------------------------------------------
@@ -313,17 +324,80 @@ fn malformed_arguments() {
 // ---------------------------------------------------------------------------
 
 #[test]
-fn body_over_the_cap_is_rejected_on_the_line_before_the_body() {
-    // Default: 65,535-byte jobs.
-    let cap = ProtocolError::BodyTooLarge {
+fn job_body_over_the_cap_is_dropped_and_the_connection_stays_in_sync() {
+    // Default: 65,535-byte jobs. The line says so; the body is then read
+    // and dropped as it comes, and the command gets the job's id.
+    let too_large = |id| Response::JobTooLarge {
+        id,
         len: 65_536,
         max: 65_535,
     };
-    assert_eq!(fatal(&reserve(), b"RESERVED 1 65536\r\n"), cap);
-    assert_eq!(fatal(&cmd::Peek::new(1), b"FOUND 1 65536\r\n"), cap);
-    // Byte by byte, the error comes with the LF, not a byte later.
-    let line = b"RESERVED 1 65536\r\n";
-    assert_eq!(fatal_at(&reserve(), line), (line.len(), cap));
+    for (request, line) in [
+        (&reserve() as &dyn Sendable, &b"RESERVED 7 65536\r\n"[..]),
+        (&cmd::Peek::new(7), b"FOUND 7 65536\r\n"),
+    ] {
+        let mut conn = Connection::default();
+        request.send_on(&mut conn);
+        conn.send(&cmd::Delete::new(7), &mut WriteBuf::new())
+            .unwrap();
+        let mut input = line.to_vec();
+        input.extend(std::iter::repeat_n(b'x', 65_536));
+        input.extend_from_slice(b"\r\nDELETED\r\n");
+        // Byte by byte: nothing is kept, and nothing comes early.
+        let mut src = BytesMut::new();
+        let mut replies = Vec::new();
+        for (at, byte) in input.iter().enumerate() {
+            src.extend_from_slice(&[*byte]);
+            while let Some((_, reply)) = conn.poll_response(&mut src).unwrap() {
+                replies.push((at + 1, reply));
+            }
+            assert!(src.len() <= line.len(), "{} bytes kept", src.len());
+        }
+        let body_end = line.len() + 65_536 + 2;
+        assert_eq!(
+            replies,
+            [
+                (body_end, too_large(7)),
+                (
+                    input.len(),
+                    Response::Word(beanstalk_proto::ReplyWord::Deleted)
+                )
+            ]
+        );
+        assert!(conn.is_open());
+    }
+    // In one piece too, and as the command's typed error.
+    let mut conn = with_in_flight(&reserve());
+    let mut src = BytesMut::from(&b"RESERVED 9 65536\r\n"[..]);
+    src.extend_from_slice(&vec![b'x'; 65_536]);
+    src.extend_from_slice(b"\r\n");
+    let (_, reply) = conn.poll_response(&mut src).unwrap().unwrap();
+    assert!(matches!(
+        <cmd::Reserve as beanstalk_proto::Request>::from_response(reply),
+        Err(beanstalk_proto::Error::JobTooLarge {
+            id: 9,
+            len: 65_536,
+            max: 65_535
+        })
+    ));
+    assert!(src.is_empty());
+    // A body not followed by CRLF is out of sync, as under the cap.
+    let mut input = b"RESERVED 1 65536\r\n".to_vec();
+    input.extend(std::iter::repeat_n(b'x', 65_538));
+    assert_eq!(fatal(&reserve(), &input), ProtocolError::BodyNotTerminated);
+    // The server closing mid-body loses the reply.
+    let mut conn = with_in_flight(&reserve());
+    let mut src = BytesMut::from(&b"RESERVED 1 65536\r\nxx"[..]);
+    assert_eq!(conn.poll_response(&mut src), Ok(None));
+    assert_eq!(
+        conn.handle_eof(&src),
+        Err(ProtocolError::UnexpectedEof { in_flight: 1 })
+    );
+    // A job reply the oldest command cannot get still breaks the stream.
+    assert!(matches!(
+        fatal(&cmd::Peek::new(1), b"RESERVED 1 65536\r\n"),
+        ProtocolError::UnexpectedReply { .. }
+    ));
     // Exactly at the cap: the line is accepted and the body awaited.
     let mut conn = with_in_flight(&reserve());
     let mut src = BytesMut::from(&b"RESERVED 1 65535\r\n"[..]);
@@ -332,11 +406,19 @@ fn body_over_the_cap_is_rejected_on_the_line_before_the_body() {
     src.extend_from_slice(b"\r\n");
     let (_, r) = conn.poll_response(&mut src).unwrap().unwrap();
     assert!(matches!(r, Response::Job(ref j) if j.body.len() == 65_535));
-    // Huge announced lengths never turn into an allocation or a wait.
+    // Lengths no beanstalkd announces (its jobs stay under 4 GiB) come
+    // from a broken peer: never an allocation, nor a wait for them.
     assert_eq!(
         fatal(&reserve(), b"RESERVED 1 18446744073709551615\r\n"),
         ProtocolError::BodyTooLarge {
             len: u64::MAX,
+            max: 65_535
+        }
+    );
+    assert_eq!(
+        fatal(&reserve(), b"RESERVED 1 4294967296\r\n"),
+        ProtocolError::BodyTooLarge {
+            len: 1 << 32,
             max: 65_535
         }
     );
@@ -345,9 +427,22 @@ fn body_over_the_cap_is_rejected_on_the_line_before_the_body() {
     let config = Config::default().max_job_size(10);
     let mut conn = Connection::new(config);
     conn.send(&reserve(), &mut WriteBuf::new()).unwrap();
-    assert_eq!(
-        conn.poll_response(&mut BytesMut::from(&b"RESERVED 1 11\r\n"[..])),
-        Err(ProtocolError::BodyTooLarge { len: 11, max: 10 })
+    let reply = conn.poll_response(&mut BytesMut::from(
+        &b"RESERVED 1 11\r\n0123456789a\r\n"[..],
+    ));
+    assert!(
+        matches!(
+            reply,
+            Ok(Some((
+                _,
+                Response::JobTooLarge {
+                    id: 1,
+                    len: 11,
+                    max: 10
+                }
+            )))
+        ),
+        "{reply:?}"
     );
     let mut conn = Connection::new(config);
     conn.send(&reserve(), &mut WriteBuf::new()).unwrap();
@@ -644,7 +739,7 @@ fn every_fatal_error_is_sticky() {
         fatal(&delete(), b"DELETED\n"),
         fatal(&delete(), b"HELLO\r\n"),
         fatal(&delete(), b"INSERTED x\r\n"),
-        fatal(&reserve(), b"RESERVED 1 99999\r\n"),
+        fatal(&cmd::Stats, b"OK 9999999\r\n"),
         fatal(&reserve(), b"RESERVED 1 1\r\nxyz"),
         fatal(&delete(), b"INSERTED 1\r\n"),
         fatal(&put, b"BAD_FORMAT\r\n"),

@@ -382,6 +382,51 @@ pub async fn job_too_big<A: Adapter>() {
     assert_eq!(client.peek(id).await.unwrap().unwrap().body.len(), 10);
 }
 
+/// A job larger than the client's `max_job_size`: `peek` and `reserve`
+/// fail with the job's id, its body read and dropped, so the connection
+/// stays in step, also in a pipeline; the reserved job is this
+/// connection's to bury; smaller jobs are read as ever.
+pub async fn a_job_past_the_clients_limit_keeps_the_connection<A: Adapter>() {
+    let server = Server::builder().max_job_size(300_000).start();
+    let big = vec![b'x'; 100_000];
+    let mut producer = connect_with::<A>(
+        &server.url(),
+        Settings {
+            max_job_size: 300_000,
+            ..Settings::default()
+        },
+    )
+    .await;
+    let id = producer.put(&big[..], opts()).await.unwrap().id;
+    let small = producer.put("small", opts()).await.unwrap().id;
+    let mut client = connect::<A>(&server.url()).await;
+    let too_large = |error: &Error| matches!(error, Error::JobTooLarge { id: got, len: 100_000, max: 65_535 } if *got == id);
+    let peeked = client.peek(id).await;
+    assert!(matches!(peeked, Err(ref e) if too_large(e)), "{peeked:?}");
+    // Pipelined: the `stats` behind the reserve gets its own reply.
+    let reserve = A::send(&mut client, &cmd::Reserve).unwrap();
+    let stats = A::send(&mut client, &cmd::StatsJob::new(id)).unwrap();
+    let (token, reply) = A::recv(&mut client).await.unwrap();
+    assert_eq!(token, reserve);
+    let reserved = cmd::Reserve::from_response(reply);
+    assert!(
+        matches!(reserved, Err(ref e) if too_large(e)),
+        "{reserved:?}"
+    );
+    let (token, reply) = A::recv(&mut client).await.unwrap();
+    assert_eq!(token, stats);
+    let stats = cmd::StatsJob::from_response(reply).unwrap();
+    assert_eq!((stats.state, stats.reserves), (JobState::Reserved, 1));
+    client.bury(id, stats.pri).await.unwrap();
+    assert_eq!(
+        producer.stats_job(id).await.unwrap().state,
+        JobState::Buried
+    );
+    let job = client.reserve().await.unwrap();
+    assert_eq!((job.id, &job.body[..]), (small, &b"small"[..]));
+    assert!(A::is_open(&client));
+}
+
 /// DRAINING after SIGUSR1: puts are refused, reserve and delete still work.
 pub async fn draining<A: Adapter>() {
     let server = Server::start();
@@ -1569,6 +1614,7 @@ macro_rules! conformance_suite {
             pause_tube,
             deadline_soon,
             job_too_big,
+            a_job_past_the_clients_limit_keeps_the_connection,
             draining,
             stats_reflect_activity,
             bad_input_never_reaches_the_server,

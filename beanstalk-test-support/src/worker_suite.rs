@@ -663,31 +663,39 @@ pub async fn worker_keeps_consuming_from_a_draining_server<C: WorkerRuntime>() {
     ));
 }
 
-/// A job larger than the worker's `max_job_size` cannot be read; each
-/// reserve gets it (the server releases it when the connection closes)
-/// and fails, so the slot pauses between them instead of reserving it
-/// in a tight loop, and the job stays ready for a worker that can.
-pub async fn a_job_past_the_workers_limit_is_not_reserved_in_a_tight_loop<C: WorkerRuntime>() {
+/// A job larger than the worker's `max_job_size` is reserved once (its
+/// body read and dropped) and buried with its own priority: the jobs
+/// behind it are handled. Left to the server, it used to come back on
+/// every reserve, ahead of them all, and the worker handled nothing.
+pub async fn a_job_past_the_workers_limit_is_buried_and_holds_up_no_other<C: WorkerRuntime>() {
     let server = Server::builder().max_job_size(300_000).start();
     let id = big_job(&server);
+    let small = server.raw_command(b"put 0 0 60 5\r\nsmall\r\n");
+    assert!(small.starts_with(b"INSERTED "), "{small:?}");
     let worker = Pool::<C>::builder(&server.url())
         .tube("default")
         .reconnect_backoff(fast_reconnect())
         .build()
         .unwrap();
+    let counters = worker.counters();
     let shutdown = Shutdown::new();
     let handler = |_job: WorkerJob| async { Ok::<(), String>(()) };
     let totals = alongside(worker.run(handler, shutdown.clone()), async {
-        C::sleep(Duration::from_secs(1)).await;
+        wait_for::<C>(&counters, Duration::from_secs(3), |c| c.succeeded == 1).await;
         shutdown.trigger();
     })
     .await;
-    assert_eq!(totals.succeeded, 0);
-    let reserves = big_job_reserves(&server, id);
-    assert!(
-        (1..=10).contains(&reserves),
-        "reserved {reserves} times in a second"
+    assert_eq!(
+        (
+            totals.reserved,
+            totals.succeeded,
+            totals.buried,
+            totals.lost
+        ),
+        (2, 1, 1, 0)
     );
+    assert_eq!(big_job_reserves(&server, id), 1);
+    assert_eq!(big_job_state(&server, id), "buried");
 }
 
 /// Puts a 100,000-byte job into tube `default` of `server` (which must
@@ -714,6 +722,18 @@ pub fn big_job_reserves(server: &Server, id: u64) -> u64 {
         .find_map(|line| line.strip_prefix("reserves: "))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("no reserves in {reply:?}"))
+}
+
+/// The state of job `id` of `server` (`ready`, `buried`...).
+pub fn big_job_state(server: &Server, id: u64) -> String {
+    let reply = String::from_utf8(server.raw_command(format!("stats-job {id}\r\n").as_bytes()))
+        .expect("text");
+    reply
+        .lines()
+        .find_map(|line| line.strip_prefix("state: "))
+        .unwrap_or_else(|| panic!("no state in {reply:?}"))
+        .trim()
+        .to_owned()
 }
 
 /// Answers a worker's subscription to tube `t` (`watch t`, `ignore
@@ -942,7 +962,7 @@ macro_rules! worker_suite {
             worker_keeps_consuming_from_a_draining_server,
             a_job_with_an_impossible_ttr_is_handled,
             deadline_soon_on_every_reserve_is_not_a_tight_loop,
-            a_job_past_the_workers_limit_is_not_reserved_in_a_tight_loop,
+            a_job_past_the_workers_limit_is_buried_and_holds_up_no_other,
             shutdown_ends_a_slot_retrying_for_its_jobs_stats,
             a_slot_refused_its_watch_subscribes_again,
         );

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use beanstalk_test_support::{Direction, FaultPlan, FaultProxy, Server};
 use beanstalk_tokio::proto::cmd::CommandKind;
 use beanstalk_tokio::proto::retry::{Backoff, PutRetry, ReconnectPolicy};
+use beanstalk_tokio::proto::stats::JobState;
 use beanstalk_tokio::{
-    AsyncCommands, Client, CommandError, Error, Options, ProtocolError, PutOptions,
-    ReconnectingClient,
+    AsyncCommands, Client, CommandError, Error, Options, PutOptions, ReconnectingClient,
 };
 
 /// Quick retries, and enough of them to ride out a restart.
@@ -423,12 +423,12 @@ async fn a_zero_timeout_is_not_retried() {
     );
 }
 
-/// A reply past the client's own limits (a job larger than its
-/// `max_job_size`) is not a server's failure: sent again it would get the
-/// same job back, released when its connection closed, for ever. The call
-/// fails once, on the first connection, and the next call gets a new one.
+/// A job larger than the client's `max_job_size` is not a server's
+/// failure: its body is read and dropped, the call fails once with the
+/// job's id, and the job stays reserved on the same connection, where it
+/// can be buried (sent again, the reserve would get it back for ever).
 #[tokio::test]
-async fn a_job_past_the_clients_limit_is_reserved_once_not_for_ever() {
+async fn a_job_past_the_clients_limit_stays_reserved_to_be_buried() {
     let server = Server::builder().max_job_size(300_000).start();
     let mut producer =
         Client::connect_with(&server.url(), Options::default().max_job_size(300_000))
@@ -447,15 +447,21 @@ async fn a_job_past_the_clients_limit_is_reserved_once_not_for_ever() {
     assert!(
         matches!(
             reserved,
-            Err(Error::Protocol(ProtocolError::BodyTooLarge {
+            Err(Error::JobTooLarge {
+                id: reserved_id,
                 len: 100_000,
                 ..
-            }))
+            }) if reserved_id == id
         ),
         "{reserved:?}"
     );
-    assert_eq!(producer.stats_job(id).await.unwrap().reserves, 1);
-    assert_eq!(client.reconnects(), 0);
+    let stats = producer.stats_job(id).await.unwrap();
+    assert_eq!((stats.reserves, stats.state), (1, JobState::Reserved));
+    client.bury(id, stats.pri).await.unwrap();
+    assert_eq!(
+        producer.stats_job(id).await.unwrap().state,
+        JobState::Buried
+    );
     client.put("next", PutOptions::default()).await.unwrap();
-    assert_eq!(client.reconnects(), 1);
+    assert_eq!(client.reconnects(), 0);
 }

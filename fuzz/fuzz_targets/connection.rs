@@ -69,6 +69,14 @@ enum Reply {
         body: Yaml,
         announced: Option<u32>,
     },
+    /// A job past the cap, its body `extra` bytes over it: the connection
+    /// drops the body and stays in sync (random bodies rarely get there).
+    Oversized {
+        found: bool,
+        id: u64,
+        extra: u16,
+        terminated: bool,
+    },
     Watching(u64),
     Kicked(u64),
 }
@@ -109,6 +117,18 @@ impl Reply {
             } => {
                 let word = if *found { "FOUND" } else { "RESERVED" };
                 with_body(out, format!("{word} {id}"), body, *announced);
+            }
+            Self::Oversized {
+                found,
+                id,
+                extra,
+                terminated,
+            } => {
+                let word = if *found { "FOUND" } else { "RESERVED" };
+                let len = MAX_JOB_SIZE as usize + 1 + usize::from(*extra % 4096);
+                out.extend_from_slice(format!("{word} {id} {len}\r\n").as_bytes());
+                out.extend(std::iter::repeat_n(b'x', len));
+                out.extend_from_slice(if *terminated { b"\r\n" } else { b"xx" });
             }
             Self::Yaml { body, announced } => {
                 let body = match body {
@@ -191,6 +211,45 @@ struct Driver {
     closed: bool,
     using: String,
     watching: Vec<String>,
+    /// A job reply past the cap whose body the connection is dropping.
+    skip: Option<Skip>,
+}
+
+/// A job reply past the cap, as the model follows it.
+#[derive(Debug, Clone, Copy)]
+struct Skip {
+    id: u64,
+    len: u64,
+    /// The whole reply's bytes: line, body, CRLF.
+    total: usize,
+    /// Bytes of it the connection has consumed so far.
+    consumed: usize,
+}
+
+/// `RESERVED <id> <len>\r\n` or `FOUND <id> <len>\r\n` at the start of
+/// `src`, with a body past the cap that a beanstalkd could still send (at
+/// most 1 GiB): the reply whose body the connection drops.
+fn oversized_job_line(src: &[u8]) -> Option<Skip> {
+    let end = src.windows(2).position(|w| w == b"\r\n")?;
+    let line = std::str::from_utf8(src.get(..end)?).ok()?;
+    let mut words = line.split(' ');
+    let (Some("RESERVED" | "FOUND"), Some(id), Some(len), None) =
+        (words.next(), words.next(), words.next(), words.next())
+    else {
+        return None;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(id) || !digits(len) {
+        return None;
+    }
+    let (id, len): (u64, u64) = (id.parse().ok()?, len.parse().ok()?);
+    let fits = len > u64::from(MAX_JOB_SIZE) && len <= 1 << 30;
+    fits.then(|| Skip {
+        id,
+        len,
+        total: end + 2 + len as usize + 2,
+        consumed: 0,
+    })
 }
 
 impl Visit for Driver {
@@ -270,6 +329,7 @@ impl Driver {
         assert_eq!(self.error, None, "a second, different error");
         self.error = Some(error);
         self.queue.clear();
+        self.skip = None;
     }
 
     /// Polls once; returns whether to poll again.
@@ -280,6 +340,11 @@ impl Driver {
                 Some((frame.len, frame.body(&self.src).map(Bytes::copy_from_slice)))
             }
             _ => None,
+        };
+        let starts_skip = if self.skip.is_none() {
+            oversized_job_line(&self.src)
+        } else {
+            None
         };
         let before = self.src.len();
         let result = self.conn.poll_response(&mut self.src);
@@ -303,7 +368,15 @@ impl Driver {
                     self.src.is_empty() || frame.is_none(),
                     "a whole reply was left unread"
                 );
-                assert_eq!(self.src.len(), before);
+                let consumed = before - self.src.len();
+                // Only a job reply past the cap is consumed without a reply.
+                if self.skip.is_none() && consumed > 0 {
+                    self.skip = Some(starts_skip.expect("bytes consumed without a reply"));
+                }
+                if let Some(skip) = self.skip.as_mut() {
+                    skip.consumed += consumed;
+                    assert!(skip.consumed < skip.total, "{skip:?}: the reply is whole");
+                }
                 false
             }
             (None, Ok(Some((token, response)))) => {
@@ -317,10 +390,20 @@ impl Driver {
                     "tokens increase"
                 );
                 self.last_token = Some(token.get());
-                if sent.kind == CommandKind::Quit {
+                if let Response::JobTooLarge { id, len, max } = response {
+                    let skip = self
+                        .skip
+                        .take()
+                        .or(starts_skip)
+                        .expect("JobTooLarge without a job line past the cap");
+                    assert_eq!(skip.consumed + before - self.src.len(), skip.total);
+                    assert_eq!((id, len, max), (skip.id, skip.len, MAX_JOB_SIZE as usize));
+                } else if sent.kind == CommandKind::Quit {
+                    assert!(self.skip.is_none());
                     assert_eq!(response, Response::Closing);
                     assert_eq!(self.src.len(), before, "quit consumes no bytes");
                 } else {
+                    assert!(self.skip.is_none());
                     let (len, body) = frame.expect("a reply without a whole frame");
                     assert_eq!(before - self.src.len(), len, "bytes consumed");
                     match &response {
@@ -481,6 +564,7 @@ fuzz_target!(|input: Input| {
         closed: false,
         using: "default".to_owned(),
         watching: vec!["default".to_owned()],
+        skip: None,
     };
     for action in input.actions.iter().take(256) {
         match action {

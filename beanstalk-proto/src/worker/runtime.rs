@@ -111,6 +111,9 @@ pub enum WorkerEvent<'a> {
     Reserved(JobId),
     /// `reserve` failed; the slot pauses and tries again.
     ReserveFailed(&'a Error),
+    /// The job reserved is larger than the worker's `max_job_size`: the
+    /// slot buries it (see [`Error::JobTooLarge`]).
+    JobTooLarge(JobId),
     /// `DEADLINE_SOON` came back from a reserve: the slot drops its
     /// connection so the server releases the job it holds.
     DeadlineSoonWhileReserving,

@@ -108,6 +108,7 @@ impl<C: WorkerRuntime, H: Handler> Slot<C, H> {
             self.count_reconnects();
             match reserved {
                 Ok(job) => self.process(job).await,
+                Err(Error::JobTooLarge { id, .. }) => self.bury_too_large(id).await,
                 Err(error) => {
                     if let Error::DeadlineSoon = error {
                         // This connection holds a job in its last second.
@@ -316,6 +317,34 @@ impl<C: WorkerRuntime, H: Handler> Slot<C, H> {
                 self.lost(id, "settling failed");
             }
         }
+    }
+
+    /// A job past the worker's `max_job_size` was reserved (its body read
+    /// and dropped): it is buried with its own priority. Left to the
+    /// server, every reserve would get it again, ahead of every job behind
+    /// it; buried, it waits for a `kick` once the limit is raised.
+    async fn bury_too_large(&mut self, id: JobId) {
+        let generation = self.client.generation();
+        self.counters.add_reserved();
+        self.observe(WorkerEvent::JobTooLarge(id));
+        let shutdown = self.shutdown.clone();
+        let stats = match first(shutdown.triggered(), self.client.stats_job(id)).await {
+            Either::Right(Ok(stats)) if self.client.generation() == generation => stats,
+            asked => {
+                if self.client.generation() == generation {
+                    // The server takes the job back when the connection closes.
+                    self.client.disconnect();
+                }
+                let why = match asked {
+                    Either::Left(()) => "shutdown before the job's stats came",
+                    Either::Right(_) => "stats-job failed",
+                };
+                self.lost(id, why);
+                return;
+            }
+        };
+        self.settle(id, stats.pri, Outcome::Bury, stats.reserves)
+            .await;
     }
 
     fn lost(&self, id: JobId, why: &'static str) {

@@ -70,6 +70,13 @@ impl WorkerRuntime for Client {
             WorkerEvent::ReserveFailed(error) => {
                 tracing::warn!(slot, %error, "reserve failed");
             }
+            WorkerEvent::JobTooLarge(job) => {
+                tracing::warn!(
+                    slot,
+                    job,
+                    "job larger than the worker's max_job_size; burying it"
+                );
+            }
             WorkerEvent::DeadlineSoonWhileReserving => {
                 tracing::warn!(
                     slot,
