@@ -135,6 +135,22 @@ impl WriteBuf {
         self.tail.len()
     }
 
+    /// Moves every byte of `other` to the end of this buffer, in order,
+    /// leaving `other` empty (its capacity kept). Bodies queued by
+    /// reference move as they are; `other`'s copied bytes are copied once
+    /// more.
+    pub(crate) fn append(&mut self, other: &mut Self) {
+        if other.is_empty() {
+            return;
+        }
+        self.seal_tail();
+        self.sealed_len += other.sealed_len;
+        other.sealed_len = 0;
+        self.sealed.append(&mut other.sealed);
+        self.tail.extend_from_slice(&other.tail);
+        other.tail.clear();
+    }
+
     fn seal_tail(&mut self) {
         if !self.tail.is_empty() {
             let chunk = self.tail.split().freeze();
@@ -208,6 +224,31 @@ mod tests {
             buf.put_u64(n);
             assert_eq!(buf.chunk(), alloc::format!("{n}").as_bytes());
         }
+    }
+
+    #[test]
+    fn append_keeps_the_order_of_both_buffers() {
+        let body = Bytes::from(alloc::vec![7u8; DEFAULT_ZERO_COPY_MIN]);
+        let mut first = WriteBuf::new();
+        first.put_slice(b"one ");
+        first.put_body(&body, Some(&body));
+        first.put_slice(b" two");
+        first.advance(2);
+        let mut second = WriteBuf::new();
+        second.put_slice(b" three ");
+        second.put_body(&body, Some(&body));
+        second.put_slice(b" four");
+        first.append(&mut second);
+        assert!(second.is_empty() && second.chunk_count() == 0);
+        let mut expected = Vec::from(&b"e "[..]);
+        expected.extend_from_slice(&body);
+        expected.extend_from_slice(b" two three ");
+        expected.extend_from_slice(&body);
+        expected.extend_from_slice(b" four");
+        assert_eq!(first.remaining(), expected.len());
+        assert_eq!(first.copy_to_bytes(first.remaining()), expected);
+        first.append(&mut WriteBuf::new());
+        assert!(first.is_empty());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The shared-connection bookkeeping, fed byte literals: what the driver is
 //! given to write, and when, as replies come in.
 
-use beanstalk_proto::cmd::{Put, Quit, Use};
+use beanstalk_proto::cmd::{Delete, Put, Quit, Use};
 use beanstalk_proto::mux::{Mux, follow_use};
 use beanstalk_proto::{CommandError, Config, Error, PutOptions, Response, Tube, WriteBuf};
 use bytes::{Buf, BytesMut};
@@ -197,4 +197,34 @@ fn a_refused_command_sends_no_use_either() {
     assert!(write_out(&mut mux).is_empty());
     assert!(mux.is_idle());
     assert_eq!(mux.connection().in_flight(), 0);
+}
+
+/// A non-blocking driver whose socket took only part of its last output
+/// takes more before the rest is written: the new commands go on the wire
+/// after the old ones, in the order the replies are matched in.
+#[test]
+fn output_taken_before_the_last_was_all_written_goes_out_after_it() {
+    let mut mux: Mux<u32> = Mux::new(Config::default());
+    let tube = Tube::DEFAULT;
+    let mut out = WriteBuf::new();
+    mux.enqueue(&tube, &put("first"), 1).unwrap();
+    mux.take_output(&mut out);
+    // The socket would block after 10 bytes: the put is cut mid-line.
+    let mut wire = out.copy_to_bytes(10).to_vec();
+    mux.enqueue(&tube, &Delete::new(7), 2).unwrap();
+    mux.take_output(&mut out);
+    while out.has_remaining() || mux.has_output() {
+        wire.extend_from_slice(&out.copy_to_bytes(out.remaining()));
+        mux.take_output(&mut out);
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&wire),
+        "put 1024 0 60 5\r\nfirst\r\ndelete 7\r\n"
+    );
+    let mut delivered = Delivered::new();
+    replies(&mut mux, "INSERTED 3\r\nDELETED\r\n", &mut delivered);
+    assert!(matches!(
+        delivered[..],
+        [(1, Ok(Response::Inserted(3))), (2, Ok(Response::Word(_)))]
+    ));
 }

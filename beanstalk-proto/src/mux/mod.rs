@@ -213,8 +213,10 @@ impl<W> Mux<W> {
         !self.wbuf.is_empty() && !self.pacing.holds(self.wbuf.remaining())
     }
 
-    /// Moves every encoded byte into `out` (which should be empty), so the
-    /// driver can write without holding the lock that guards the mux.
+    /// Moves every encoded byte into `out`, so the driver can write without
+    /// holding the lock that guards the mux. Whatever `out` still holds
+    /// (a non-blocking write took only part of it) stays first: the new
+    /// bytes go after it, in the order the replies will be matched in.
     ///
     /// While 16 or more commands already taken are unanswered, newer ones
     /// stay here (up to 64 KiB) until replies come: the server is busy with
@@ -253,7 +255,17 @@ impl<W> Mux<W> {
             return;
         }
         self.pacing.taken(self.slots.len());
-        core::mem::swap(&mut self.wbuf, out);
+        if out.is_empty() {
+            // The usual case: a swap, which also hands the mux an empty
+            // buffer that keeps its capacity.
+            core::mem::swap(&mut self.wbuf, out);
+        } else {
+            // Swapped, the unwritten rest of the last output would come
+            // back here and leave after the new commands: those would land
+            // inside a command cut mid-line, and replies would be matched
+            // to the wrong callers.
+            out.append(&mut self.wbuf);
+        }
     }
 
     /// Hands every complete reply in `rbuf` to its waiter. Call it after
