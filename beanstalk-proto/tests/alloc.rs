@@ -258,3 +258,35 @@ fn a_shared_handles_command_allocates_nothing_once_buffers_have_grown() {
     });
     assert_eq!(allocations, 0, "{allocations} allocations for {N} commands");
 }
+
+/// `list-tube-used` is answered `USING <tube>`, a bodiless reply too: the
+/// tube it names is the one the connection uses, whether the default or
+/// one a `use` chose.
+#[test]
+fn list_tube_used_replies_allocate_nothing() {
+    const N: usize = 1_000;
+    for tube in ["default", "emails"] {
+        let mut conn = Connection::default();
+        let mut out = WriteBuf::new();
+        if tube != "default" {
+            conn.send(&cmd::Use::new(tube).unwrap(), &mut out).unwrap();
+            let mut src = BytesMut::from(format!("USING {tube}\r\n").as_bytes());
+            conn.poll_response(&mut src).unwrap().unwrap();
+        }
+        let mut src = BytesMut::with_capacity(N * 32);
+        for _ in 0..N {
+            conn.send(&cmd::ListTubeUsed, &mut out).unwrap();
+            src.extend_from_slice(format!("USING {tube}\r\n").as_bytes());
+        }
+        let (decoded, allocations) = count(|| {
+            let mut decoded = 0;
+            while let Some((_, response)) = conn.poll_response(&mut src).unwrap() {
+                assert_eq!(cmd::ListTubeUsed::from_response(response).unwrap(), tube);
+                decoded += 1;
+            }
+            decoded
+        });
+        assert_eq!(decoded, N);
+        assert_eq!(allocations, 0, "{N} replies naming {tube:?}");
+    }
+}
