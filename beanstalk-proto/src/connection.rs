@@ -224,7 +224,26 @@ impl Connection {
         self.state == State::Open
     }
 
-    /// Commands sent whose replies have not been handed out yet.
+    /// Commands sent whose replies have not been handed out yet, while
+    /// the connection is not broken. Once it is (an error from
+    /// [`Connection::poll_response`] or [`Connection::handle_eof`], or
+    /// [`Connection::abandon`]) this is 0: no reply will come, and whether
+    /// those commands took effect is unknown. Which commands they were is
+    /// the driver's to keep: every token [`Connection::send`] returned
+    /// that no reply has come back with.
+    ///
+    /// ```
+    /// use beanstalk_proto::{cmd::Delete, Connection, WriteBuf};
+    ///
+    /// let (mut conn, mut out) = (Connection::default(), WriteBuf::new());
+    /// conn.send(&Delete::new(1), &mut out)?;
+    /// conn.send(&Delete::new(2), &mut out)?;
+    /// assert_eq!(conn.in_flight(), 2);
+    /// conn.abandon(); // a read timed out
+    /// assert_eq!(conn.in_flight(), 0, "no reply will come for either");
+    /// assert_eq!(conn.next_token(), None);
+    /// # Ok::<(), beanstalk_proto::CommandError>(())
+    /// ```
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
     }
@@ -378,7 +397,9 @@ impl Connection {
             .map_or(0, |head| self.bytes_in_flight - head.bytes)
     }
 
-    /// The token of the oldest command still waiting for its reply.
+    /// The token of the oldest command still waiting for its reply;
+    /// `None` when none is, and once the connection is broken (see
+    /// [`Connection::in_flight`]).
     pub fn next_token(&self) -> Option<Token> {
         self.in_flight.front().map(|entry| entry.token)
     }
