@@ -450,9 +450,11 @@ impl Connection {
     /// Takes the next whole reply off the front of `src`.
     ///
     /// `Ok(None)` means more bytes are needed. Bodies are split off `src`
-    /// without copying; bodiless replies allocate nothing. Any error is
-    /// sticky: the connection is broken and every later call returns the
-    /// same error.
+    /// without copying; bodiless replies allocate nothing, but for the
+    /// `WATCHING` that confirms a tube not watched before: it joins the
+    /// watch list of [`Connection::session`], which may have to grow. Any
+    /// error is sticky: the connection is broken and every later call
+    /// returns the same error.
     #[must_use = "a reply or an error may be waiting"]
     pub fn poll_response(
         &mut self,
