@@ -25,10 +25,7 @@ pub(crate) fn run(address: &str) -> Result<(), Box<dyn Error>> {
     let put = conn.send(&cmd::Put::new("hello", PutOptions::default())?, &mut out)?;
     let reserve = conn.send(&cmd::ReserveWithTimeout::new(5)?, &mut out)?;
     // 2. Write.
-    while out.has_remaining() {
-        let written = socket.write(out.chunk())?;
-        out.advance(written);
-    }
+    write_out(&mut socket, &mut out)?;
     // 3. Read until every reply is in; each comes with its command's token.
     let mut job = None;
     while conn.in_flight() > 0 {
@@ -48,8 +45,7 @@ pub(crate) fn run(address: &str) -> Result<(), Box<dyn Error>> {
 
     // One more round trip: delete it.
     conn.send(&cmd::Delete::new(job.id), &mut out)?;
-    socket.write_all(out.chunk())?;
-    out.advance(out.remaining());
+    write_out(&mut socket, &mut out)?;
     loop {
         if let Some((_, reply)) = conn.poll_response(&mut input)? {
             cmd::Delete::from_response(reply)?;
@@ -58,6 +54,19 @@ pub(crate) fn run(address: &str) -> Result<(), Box<dyn Error>> {
         }
         read_more(&mut socket, &mut conn, &mut input)?;
     }
+}
+
+/// Writes everything `out` holds. It may be several chunks (a large body
+/// is queued by reference, not copied), so write until none is left.
+fn write_out(socket: &mut TcpStream, out: &mut WriteBuf) -> Result<(), Box<dyn Error>> {
+    while out.has_remaining() {
+        let written = socket.write(out.chunk())?;
+        if written == 0 {
+            return Err("the socket took nothing".into());
+        }
+        out.advance(written);
+    }
+    Ok(())
 }
 
 /// Reads what the socket has; the end of stream is reported to the core,

@@ -408,6 +408,11 @@ impl Connection {
 
     /// Validates `request`, encodes it into `dst` and queues it.
     ///
+    /// The server answers in the order the bytes reach it, and replies are
+    /// matched to commands in the order they were sent: write what `dst`
+    /// holds in that order (a driver that double-buffers its writes must
+    /// not reorder them).
+    ///
     /// On error nothing is written and the state is unchanged. After
     /// `quit` nothing more can be sent; its [`Response::Closing`] comes out
     /// of [`Connection::poll_response`] right after the replies to the
@@ -629,6 +634,12 @@ impl Connection {
     /// The peer closed the stream. With nothing in flight and nothing
     /// half-received this is a clean close; otherwise the connection breaks
     /// with [`ProtocolError::UnexpectedEof`].
+    ///
+    /// Take every whole reply out of `unread` first ([`poll_response`]
+    /// until it returns `Ok(None)`): replies still in it count as
+    /// unanswered here.
+    ///
+    /// [`poll_response`]: Connection::poll_response
     pub fn handle_eof(&mut self, unread: &[u8]) -> Result<(), ProtocolError> {
         if let State::Broken(cause) = self.state {
             return Err(cause);

@@ -417,6 +417,11 @@ impl ReadLowWater {
     /// ([`ReadLowWater::set_replies_from_another_cpu`]) are awaited by
     /// [`MOST_REPLIES_AWAITED_ACROSS_CPUS`] at most.
     ///
+    /// Call it once every whole reply has been taken from the read buffer
+    /// ([`Connection::poll_response`] until `Ok(None)`): replies still in
+    /// it count as due, and a mark asking for them would sleep until the
+    /// deadline.
+    ///
     /// Either way the replies awaited count as the shortest their commands
     /// can get ([`Connection::least_reply_bytes`]), so a read wakes early
     /// rather than late when replies are longer.

@@ -49,7 +49,9 @@ pub trait Request {
     /// Which command this is; decides which replies fit.
     const KIND: CommandKind;
 
-    /// Writes the command line (and body, for `put`) into `dst`.
+    /// Writes the command line (and body, for `put`) into `dst`. Checks
+    /// nothing: the job-size limit is [`Request::check`]'s, which
+    /// [`crate::Connection::send`] calls first.
     fn encode(&self, dst: &mut WriteBuf);
 
     /// Checks limits that depend on the connection (the job size). Called
