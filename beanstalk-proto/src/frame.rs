@@ -272,10 +272,12 @@ pub struct Frame<'a> {
 }
 
 impl Frame<'_> {
-    /// The body inside `buf` (the buffer this frame was parsed from).
+    /// The body inside `buf` (the buffer this frame was parsed from);
+    /// `None` for a reply without one, or a frame that does not fit `buf`.
     pub fn body<'b>(&self, buf: &'b [u8]) -> Option<&'b [u8]> {
         let len = self.head.body_len()?;
-        buf.get(self.line_len..self.line_len + len)
+        // The fields are public: a frame made by hand may not add up.
+        buf.get(self.line_len..self.line_len.checked_add(len)?)
     }
 }
 

@@ -814,3 +814,18 @@ fn body_length_near_usize_max_does_not_overflow() {
         "Connection with max_yaml_body(usize::MAX): {result:?}"
     );
 }
+
+/// A frame made by hand (its fields are public) whose lengths do not add
+/// up has no body, rather than a panic.
+#[test]
+fn a_hand_made_frame_past_usize_has_no_body() {
+    let frame = frame::Frame {
+        head: frame::Head::Reserved {
+            id: 1,
+            len: usize::MAX,
+        },
+        line_len: 10,
+        len: usize::MAX,
+    };
+    assert_eq!(frame.body(b"RESERVED 1 1\r\nx\r\n"), None);
+}
