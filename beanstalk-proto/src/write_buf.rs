@@ -77,6 +77,37 @@ impl WriteBuf {
         self.sealed.len() + usize::from(!self.tail.is_empty())
     }
 
+    /// Takes the first chunk out as owned bytes, without copying them, or
+    /// `None` when nothing waits.
+    ///
+    /// For a driver whose writes complete later, as with io_uring: the
+    /// bytes handed to the kernel must stay put until the write is done,
+    /// while the [`Connection`](crate::Connection) goes on queueing
+    /// commands here, which may move what [`Buf::chunk`] borrows. Write
+    /// the chunks in the order they come out, each whole (a short write
+    /// leaves the rest of that chunk to the driver).
+    ///
+    /// ```
+    /// use beanstalk_proto::{Connection, PutOptions, WriteBuf, cmd};
+    ///
+    /// let (mut conn, mut out) = (Connection::default(), WriteBuf::new());
+    /// conn.send(&cmd::Put::new("hello", PutOptions::default())?, &mut out)?;
+    /// let in_flight = out.take_chunk().expect("a command waits");
+    /// conn.send(&cmd::Delete::new(1), &mut out)?; // `in_flight` stays as it was
+    /// assert_eq!(&in_flight[..], b"put 1024 0 60 5\r\nhello\r\n");
+    /// assert_eq!(&out.take_chunk().unwrap()[..], b"delete 1\r\n");
+    /// assert_eq!(out.take_chunk(), None);
+    /// # Ok::<(), beanstalk_proto::CommandError>(())
+    /// ```
+    pub fn take_chunk(&mut self) -> Option<Bytes> {
+        if let Some(chunk) = self.sealed.pop_front() {
+            self.sealed_len -= chunk.len();
+            return Some(chunk);
+        }
+        // The tail keeps its spare room for the next commands.
+        (!self.tail.is_empty()).then(|| self.tail.split().freeze())
+    }
+
     /// Drops everything not yet written.
     pub fn clear(&mut self) {
         self.sealed.clear();
@@ -249,6 +280,27 @@ mod tests {
         assert_eq!(first.copy_to_bytes(first.remaining()), expected);
         first.append(&mut WriteBuf::new());
         assert!(first.is_empty());
+    }
+
+    #[test]
+    fn take_chunk_hands_out_every_chunk_in_order_without_copies() {
+        let mut out = WriteBuf::with_zero_copy_min(4);
+        let body = Bytes::from_static(b"large body");
+        out.put_slice(b"put 0 0 1 10\r\n");
+        out.put_body(&body, Some(&body));
+        out.put_crlf();
+        out.put_slice(b"delete 1\r\n");
+        let mut taken = Vec::new();
+        while let Some(chunk) = out.take_chunk() {
+            taken.push(chunk);
+        }
+        assert_eq!(
+            taken,
+            [&b"put 0 0 1 10\r\n"[..], b"large body", b"\r\ndelete 1\r\n"]
+        );
+        assert_eq!(taken[1].as_ptr(), body.as_ptr(), "the body is not copied");
+        assert!(out.is_empty());
+        assert_eq!(out.chunk_count(), 0);
     }
 
     #[test]
