@@ -820,7 +820,7 @@ fn body_length_near_usize_max_does_not_overflow() {
 #[test]
 fn a_hand_made_frame_past_usize_has_no_body() {
     let frame = frame::Frame {
-        head: frame::Head::Reserved {
+        head: Head::Reserved {
             id: 1,
             len: usize::MAX,
         },

@@ -715,23 +715,25 @@ pub fn big_job(server: &Server) -> u64 {
 
 /// How many times job `id` of `server` was reserved.
 pub fn big_job_reserves(server: &Server, id: u64) -> u64 {
-    let reply = String::from_utf8(server.raw_command(format!("stats-job {id}\r\n").as_bytes()))
-        .expect("text");
-    reply
-        .lines()
-        .find_map(|line| line.strip_prefix("reserves: "))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no reserves in {reply:?}"))
+    let reserves = job_stat(server, id, "reserves");
+    reserves
+        .parse()
+        .unwrap_or_else(|_| panic!("reserves: {reserves:?}"))
 }
 
 /// The state of job `id` of `server` (`ready`, `buried`...).
 pub fn big_job_state(server: &Server, id: u64) -> String {
+    job_stat(server, id, "state")
+}
+
+/// The value of `key` in `stats-job` of job `id` of `server`.
+fn job_stat(server: &Server, id: u64, key: &str) -> String {
     let reply = String::from_utf8(server.raw_command(format!("stats-job {id}\r\n").as_bytes()))
         .expect("text");
     reply
         .lines()
-        .find_map(|line| line.strip_prefix("state: "))
-        .unwrap_or_else(|| panic!("no state in {reply:?}"))
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(": "))
+        .unwrap_or_else(|| panic!("no {key} in {reply:?}"))
         .trim()
         .to_owned()
 }

@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::reconnecting::Reconnecting;
 use crate::response::{Job, JobId};
 use crate::retry::ReconnectPolicy;
+use crate::stats::JobStats;
 
 use super::race::{CatchUnwind, Either, Panicked, first, never};
 use super::runtime::{Handler, HandlerOutput, WorkerEvent, WorkerRuntime, until};
@@ -159,28 +160,9 @@ impl<C: WorkerRuntime, H: Handler> Slot<C, H> {
         self.observe(WorkerEvent::Reserved(id));
 
         // `stats-job` gives the TTR to touch by, and the counts the failure
-        // policy needs. It is idempotent, so a reconnecting client may send
-        // it again on a new connection: then the job is no longer ours. It
-        // is raced with the shutdown, since with the server gone it would
-        // be sent again for as long as the server stays away.
-        let shutdown = self.shutdown.clone();
-        let stats = match first(shutdown.triggered(), self.client.stats_job(id)).await {
-            Either::Right(Ok(stats)) if self.client.generation() == generation => stats,
-            asked => {
-                if self.client.generation() == generation {
-                    // Still on the connection that holds the job, but its
-                    // state is unknown (or the job is not to be handled
-                    // now): make sure the server has it back, with its own
-                    // priority.
-                    self.client.disconnect();
-                }
-                let why = match asked {
-                    Either::Left(()) => "shutdown before the job's stats came",
-                    Either::Right(_) => "stats-job failed",
-                };
-                self.lost(id, why);
-                return;
-            }
+        // policy needs.
+        let Some(stats) = self.stats_of_held_job(id, generation).await else {
+            return;
         };
         let every = touch_interval(job_ttr(stats.ttr));
         let priority = stats.pri;
@@ -327,12 +309,31 @@ impl<C: WorkerRuntime, H: Handler> Slot<C, H> {
         let generation = self.client.generation();
         self.counters.add_reserved();
         self.observe(WorkerEvent::JobTooLarge(id));
+        // Its priority, to bury it with.
+        let Some(stats) = self.stats_of_held_job(id, generation).await else {
+            return;
+        };
+        self.settle(id, stats.pri, Outcome::Bury, stats.reserves)
+            .await;
+    }
+
+    /// `stats-job` of job `id`, reserved on connection `generation`; `None`
+    /// once the job is handed back to the server and counted lost.
+    ///
+    /// `stats-job` is idempotent, so a reconnecting client may send it
+    /// again on a new connection: then the job is no longer ours. It is
+    /// raced with the shutdown, since with the server gone it would be
+    /// sent again for as long as the server stays away.
+    async fn stats_of_held_job(&mut self, id: JobId, generation: u64) -> Option<JobStats> {
         let shutdown = self.shutdown.clone();
-        let stats = match first(shutdown.triggered(), self.client.stats_job(id)).await {
-            Either::Right(Ok(stats)) if self.client.generation() == generation => stats,
+        match first(shutdown.triggered(), self.client.stats_job(id)).await {
+            Either::Right(Ok(stats)) if self.client.generation() == generation => Some(stats),
             asked => {
                 if self.client.generation() == generation {
-                    // The server takes the job back when the connection closes.
+                    // Still on the connection that holds the job, but its
+                    // state is unknown (or the job is not to be handled
+                    // now): make sure the server has it back, with its own
+                    // priority.
                     self.client.disconnect();
                 }
                 let why = match asked {
@@ -340,11 +341,9 @@ impl<C: WorkerRuntime, H: Handler> Slot<C, H> {
                     Either::Right(_) => "stats-job failed",
                 };
                 self.lost(id, why);
-                return;
+                None
             }
-        };
-        self.settle(id, stats.pri, Outcome::Bury, stats.reserves)
-            .await;
+        }
     }
 
     fn lost(&self, id: JobId, why: &'static str) {
