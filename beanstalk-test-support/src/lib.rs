@@ -8,9 +8,9 @@
 //!   (or a Unix socket in a temporary directory), and can kill, restart, drain
 //!   and stop it. [`Server::stats_counter`] and [`Server::raw_command`] talk to it
 //!   over a fresh connection that does not involve the client under test.
-//! * [`FaultProxy`] sits between a client and a server and injects faults
-//!   described by a [`FaultPlan`]: 1-byte chunks, delays, cuts, stalls,
-//!   corrupted bytes and half-closes.
+//! * [`FaultProxy`] sits between a client and a server, on TCP loopback or
+//!   a Unix socket, and injects faults described by a [`FaultPlan`]: 1-byte
+//!   chunks, delays, cuts, stalls, corrupted bytes and half-closes.
 //! * [`FakePeer`] is a listener whose every connection is handled by a closure,
 //!   for replies that no real beanstalkd would send.
 //! * [`conformance`] is the suite every adapter runs, written once against

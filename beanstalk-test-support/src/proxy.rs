@@ -7,11 +7,14 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::net::UnixListener;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
 
 use crate::Address;
 use crate::stream::Stream;
@@ -286,24 +289,46 @@ impl Conn {
     }
 }
 
-/// A loopback TCP proxy that forwards to a server and injects faults.
+/// A loopback proxy that forwards to a server and injects faults.
 ///
-/// Listens on `127.0.0.1:0`. Each accepted connection gets its own upstream
-/// connection and two threads, one per [`Direction`]. If the upstream cannot
-/// be reached (server killed), the client's connection is accepted and then
-/// closed at once, so the client reads EOF.
+/// Listens on `127.0.0.1:0` ([`FaultProxy::start`]) or on a Unix socket in
+/// a temporary directory of its own ([`FaultProxy::start_unix`]); the
+/// upstream may be either kind. Each accepted connection gets its own
+/// upstream connection and two threads, one per [`Direction`]. If the
+/// upstream cannot be reached (server killed), the client's connection is
+/// accepted and then closed at once, so the client reads EOF.
 ///
 /// Dropping the proxy closes the listener and every connection and waits for
 /// its threads.
 #[derive(Debug)]
 pub struct FaultProxy {
-    addr: SocketAddr,
+    listen: Address,
     shared: Arc<Shared>,
     acceptor: Option<JoinHandle<()>>,
+    /// Holds the Unix socket; removed with the proxy, after the listener.
+    _socket_dir: Option<TempDir>,
 }
 
+/// Where a [`FaultProxy`] accepts its clients.
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl Listener {
+    fn accept(&self) -> io::Result<Stream> {
+        match self {
+            Self::Tcp(l) => l.accept().map(|(s, _)| Stream::Tcp(s)),
+            Self::Unix(l) => l.accept().map(|(s, _)| Stream::Unix(s)),
+        }
+    }
+}
+
+/// Numbers the Unix-socket proxies of a process, for their thread names.
+static UNIX_PROXIES: AtomicUsize = AtomicUsize::new(0);
+
 impl FaultProxy {
-    /// Starts a proxy in front of `upstream`.
+    /// Starts a proxy in front of `upstream`, listening on TCP loopback.
     ///
     /// # Panics
     /// If no loopback port can be bound.
@@ -311,30 +336,94 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0")
             .unwrap_or_else(|e| panic!("FaultProxy: cannot bind 127.0.0.1:0: {e}"));
         let addr = listener.local_addr().expect("listener has an address");
+        // Thread names start with "fp<port>-" so a test can find the threads
+        // of one proxy (in /proc/self/task/*/comm) and check that none
+        // outlives it.
+        let name = format!("fp{}", addr.port());
+        Self::serve(
+            Listener::Tcp(listener),
+            Address::Tcp(addr),
+            None,
+            name,
+            upstream,
+            plan,
+        )
+    }
+
+    /// Starts a proxy in front of `upstream`, listening on a Unix socket
+    /// (`proxy.sock` in a temporary directory removed with the proxy): what
+    /// a client sees of a local server, whose socket buffers count and
+    /// block differently from TCP's.
+    ///
+    /// # Panics
+    /// If the directory or the socket cannot be created.
+    pub fn start_unix(upstream: &Address, plan: FaultPlan) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("beanstalk-proxy-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("FaultProxy: cannot create a temporary directory: {e}"));
+        let path = dir.path().join("proxy.sock");
+        let listener = UnixListener::bind(&path)
+            .unwrap_or_else(|e| panic!("FaultProxy: cannot bind {}: {e}", path.display()));
+        // Thread names must fit Linux's 15 bytes: a number, not the path.
+        let name = format!("fpu{}", UNIX_PROXIES.fetch_add(1, Ordering::Relaxed));
+        Self::serve(
+            Listener::Unix(listener),
+            Address::Unix(path),
+            Some(dir),
+            name,
+            upstream,
+            plan,
+        )
+    }
+
+    fn serve(
+        listener: Listener,
+        listen: Address,
+        socket_dir: Option<TempDir>,
+        name: String,
+        upstream: &Address,
+        plan: FaultPlan,
+    ) -> Self {
         let shared = Arc::new(Shared::default());
         let acceptor = {
             let shared = Arc::clone(&shared);
             let upstream = upstream.clone();
             thread::Builder::new()
-                .name(format!("fp{}-accept", addr.port()))
-                .spawn(move || accept_loop(&listener, &upstream, &plan, &shared))
+                .name(format!("{name}-accept"))
+                .spawn(move || accept_loop(&listener, &name, &upstream, &plan, &shared))
                 .expect("spawn proxy accept thread")
         };
         Self {
-            addr,
+            listen,
             shared,
             acceptor: Some(acceptor),
+            _socket_dir: socket_dir,
         }
     }
 
-    /// The proxy's listening address.
+    /// The proxy's TCP listening address.
+    ///
+    /// # Panics
+    /// If the proxy listens on a Unix socket ([`FaultProxy::start_unix`]).
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        match &self.listen {
+            Address::Tcp(addr) => *addr,
+            Address::Unix(path) => panic!(
+                "addr() on a proxy listening on the Unix socket {}",
+                path.display()
+            ),
+        }
     }
 
-    /// `beanstalk://127.0.0.1:PORT` of the proxy.
+    /// Where the proxy listens, TCP or Unix.
+    pub fn address(&self) -> &Address {
+        &self.listen
+    }
+
+    /// `beanstalk://127.0.0.1:PORT` or `unix:///path` of the proxy.
     pub fn url(&self) -> String {
-        format!("beanstalk://{}", self.addr)
+        self.listen.url()
     }
 
     /// Holds all forwarding, on every connection and in both directions, until
@@ -378,7 +467,7 @@ impl Drop for FaultProxy {
         self.shared.notify();
         // accept() has no timeout; a connection of our own unblocks it, and
         // the loop then sees the shutdown flag.
-        let _ = TcpStream::connect(self.addr);
+        let _ = Stream::connect(&self.listen);
         let deadline = Instant::now() + JOIN_TIMEOUT;
         if let Some(acceptor) = self.acceptor.take() {
             join_until(vec![acceptor], deadline);
@@ -400,12 +489,16 @@ impl Drop for FaultProxy {
     }
 }
 
-fn accept_loop(listener: &TcpListener, upstream: &Address, plan: &FaultPlan, shared: &Arc<Shared>) {
+fn accept_loop(
+    listener: &Listener,
+    name: &str,
+    upstream: &Address,
+    plan: &FaultPlan,
+    shared: &Arc<Shared>,
+) {
     let clean = DirectionPlan::default();
-    // Thread names start with "fp<port>-" so a test can find the threads of
-    // one proxy (in /proc/self/task/*/comm) and check that none outlives it.
-    let name = format!("fp{}", listener.local_addr().map_or(0, |a| a.port()));
-    for client in listener.incoming() {
+    loop {
+        let client = listener.accept();
         if shared.ctl().shutdown {
             return;
         }
@@ -422,7 +515,6 @@ fn accept_loop(listener: &TcpListener, upstream: &Address, plan: &FaultPlan, sha
             // when a server dies.
             continue;
         };
-        let client = Stream::Tcp(client);
         let _ = client.set_nodelay();
         let _ = upstream.set_nodelay();
 

@@ -323,6 +323,33 @@ fn proxy_without_faults_is_transparent() {
 }
 
 #[test]
+fn proxy_listens_on_a_unix_socket() {
+    let (server, id, peek) = server_with_job();
+    let proxy = FaultProxy::start_unix(&server.addr(), FaultPlan::new());
+    let Address::Unix(path) = proxy.address().clone() else {
+        panic!("not a Unix socket: {}", proxy.address());
+    };
+    assert_eq!(proxy.url(), format!("unix://{}", path.display()));
+    let s = UnixStream::connect(&path).expect("connect");
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut s = BufReader::new(s);
+    let cmd = format!("peek {id}\r\n");
+    assert_eq!(call(&mut s, cmd.as_bytes()), peek);
+    assert_eq!(proxy.connections(), 1);
+    assert_eq!(proxy.bytes_forwarded(Direction::Upstream), cmd.len() as u64);
+    drop(proxy);
+    assert_eq!(read_to_eof(&mut s), b"");
+    assert!(!path.exists(), "the socket's directory goes with the proxy");
+}
+
+#[test]
+#[should_panic(expected = "addr() on a proxy listening on the Unix socket")]
+fn tcp_addr_of_unix_proxy_panics() {
+    let server = Server::start();
+    FaultProxy::start_unix(&server.addr(), FaultPlan::new()).addr();
+}
+
+#[test]
 fn proxy_one_byte_chunks_downstream_delivers_complete_replies() {
     let (server, id, peek) = server_with_job();
     let proxy = FaultProxy::start(
