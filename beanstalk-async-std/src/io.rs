@@ -26,10 +26,10 @@ pub(crate) const MAX_READ: usize = 64 * 1024;
 /// socket.
 pub(crate) type UpdateLowWater<S> = fn(&S, &mut ReadLowWater, &Connection) -> io::Result<()>;
 
-/// Bytes written to a stream and not yet taken by its peer
-/// ([`proto::read_low_water::unsent_bytes`]): only the connect helpers'
-/// sockets can tell.
-pub(crate) type UnsentBytes<S> = fn(&S) -> Option<usize>;
+/// What was written to a stream and its peer has not taken yet, in the
+/// socket's unit ([`proto::read_low_water::unsent_bytes`]): only the
+/// connect helpers' sockets can tell.
+pub(crate) type UnsentBytes<S> = fn(&S) -> Option<proto::reply_watch::Unsent>;
 
 /// How many chunks of the write buffer go into one vectored write: a
 /// pipeline of small commands is one chunk, a large body adds two.

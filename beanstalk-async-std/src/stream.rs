@@ -226,9 +226,9 @@ mod connect {
             each_socket!(&self.0, s => proto::read_low_water::update_on(s, mark, conn))
         }
 
-        /// Bytes written and not yet taken by the peer
-        /// ([`proto::read_low_water::unsent_bytes`]).
-        pub(crate) fn unsent_bytes(&self) -> Option<usize> {
+        /// What was written and the peer has not taken yet, in the
+        /// socket's unit ([`proto::read_low_water::unsent_bytes`]).
+        pub(crate) fn unsent_bytes(&self) -> Option<proto::reply_watch::Unsent> {
             each_socket!(&self.0, s => proto::read_low_water::unsent_bytes(s))
         }
 

@@ -80,9 +80,9 @@ impl Stream {
         }
     }
 
-    /// Bytes written and not yet taken by the peer
-    /// ([`proto::read_low_water::unsent_bytes`]).
-    pub(crate) fn unsent_bytes(&self) -> Option<usize> {
+    /// What was written and the peer has not taken yet, in the socket's
+    /// unit ([`proto::read_low_water::unsent_bytes`]).
+    pub(crate) fn unsent_bytes(&self) -> Option<proto::reply_watch::Unsent> {
         match self {
             Self::Tcp(s) => proto::read_low_water::unsent_bytes(s),
             #[cfg(unix)]

@@ -141,6 +141,8 @@
 //! ```
 
 use crate::connection::Connection;
+#[cfg(feature = "std")]
+use crate::reply_watch::Unsent;
 
 /// The shortest reply beanstalkd sends: `BURIED\r\n`, `KICKED\r\n` and
 /// `PAUSED\r\n` have 8 bytes; every other reply has more.
@@ -529,25 +531,71 @@ pub fn set_on(socket: &impl std::os::fd::AsFd, bytes: usize) -> std::io::Result<
     }
 }
 
-/// How many bytes written to `socket` its peer has not taken yet: on
-/// Linux, TCP's unacknowledged and unsent bytes (`SIOCOUTQ`), or what a
-/// Unix socket's peer has not read. `None` where that is not known.
+/// What was written to `socket` and its peer has not taken yet, as Linux
+/// counts it (`SIOCOUTQ`): on TCP, the bytes not yet sent or not yet
+/// acknowledged ([`Unsent::Bytes`]); on a Unix stream socket, the memory
+/// of the buffers its peer has not read to the end ([`Unsent::Memory`]),
+/// which is no byte count. `None` where that is not known (other systems
+/// and socket types).
 ///
 /// A reply cannot come before the peer has the whole command, and a
 /// finished write only means the command is in the kernel's send buffer,
 /// which on loopback holds megabytes: a driver whose reply deadline passes
-/// while this still shrinks is still sending
-/// ([`crate::reply_watch::SendProgress`]).
+/// while the command's own part of this still shrinks is still sending
+/// ([`crate::reply_watch::own_unsent`], [`crate::reply_watch::SendProgress`]).
+/// Called only when a deadline passes: it costs two syscalls.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::os::unix::net::UnixStream;
+/// use beanstalk_proto::read_low_water::unsent_bytes;
+/// use beanstalk_proto::reply_watch::Unsent;
+///
+/// let (mut client, mut server) = UnixStream::pair()?;
+/// client.write_all(b"stats\r\n")?;
+/// if let Some(Unsent::Memory(memory)) = unsent_bytes(&client) {
+///     assert!(memory > 7, "a buffer costs more than its bytes");
+/// }
+/// server.read_exact(&mut [0; 7])?;
+/// assert!(matches!(unsent_bytes(&client), Some(Unsent::Memory(0)) | None));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// [`Unsent::Bytes`]: crate::reply_watch::Unsent::Bytes
+/// [`Unsent::Memory`]: crate::reply_watch::Unsent::Memory
 #[cfg(all(feature = "std", target_os = "linux"))]
-pub fn unsent_bytes(socket: &impl std::os::fd::AsFd) -> Option<usize> {
+pub fn unsent_bytes(socket: &impl std::os::fd::AsFd) -> Option<Unsent> {
     use std::os::fd::AsRawFd;
 
+    let fd = socket.as_fd().as_raw_fd();
+    let mut domain: libc::c_int = -1;
+    let mut size = libc::socklen_t::try_from(size_of::<libc::c_int>()).ok()?;
+    // SAFETY: the descriptor is open for the duration of the borrow, and
+    // the option buffer is a live c_int whose size is passed with it.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_DOMAIN,
+            (&raw mut domain).cast(),
+            &mut size,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    // The unit the count comes in: only these two are known.
+    let unit = match domain {
+        libc::AF_INET | libc::AF_INET6 => Unsent::Bytes,
+        libc::AF_UNIX => Unsent::Memory,
+        _ => return None,
+    };
     let mut queued: libc::c_int = 0;
     // SAFETY: the descriptor is open for the duration of the borrow, and
     // TIOCOUTQ (SIOCOUTQ) writes one c_int to the live buffer passed.
-    let rc = unsafe { libc::ioctl(socket.as_fd().as_raw_fd(), libc::TIOCOUTQ, &raw mut queued) };
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &raw mut queued) };
     if rc == 0 {
-        usize::try_from(queued).ok()
+        usize::try_from(queued).ok().map(unit)
     } else {
         None
     }
@@ -555,7 +603,7 @@ pub fn unsent_bytes(socket: &impl std::os::fd::AsFd) -> Option<usize> {
 
 /// Not known outside Linux.
 #[cfg(all(feature = "std", not(target_os = "linux")))]
-pub fn unsent_bytes<S>(_socket: &S) -> Option<usize> {
+pub fn unsent_bytes<S>(_socket: &S) -> Option<Unsent> {
     None
 }
 
@@ -966,6 +1014,48 @@ mod tests {
         mark.set_replies_from_another_cpu(Some(true));
         mark.want_replies(Some(1));
         assert_eq!(mark.next_for(&conn), Some(PUT_REPLY));
+    }
+
+    /// What the rule for Unix sockets in `reply_watch::own_unsent` rests
+    /// on: the count is memory, more than the bytes unread, a buffer read
+    /// in part counts whole, and it is zero once the peer has read all.
+    #[cfg(all(feature = "std", target_os = "linux"))]
+    #[test]
+    fn a_unix_socket_counts_buffer_memory_until_every_byte_is_read() {
+        use std::io::{Read, Write};
+        use std::os::unix::net::UnixStream;
+
+        let (mut client, mut server) = UnixStream::pair().unwrap();
+        let memory = |socket: &UnixStream| match unsent_bytes(socket) {
+            Some(Unsent::Memory(memory)) => memory,
+            other => panic!("a Unix socket counts memory: {other:?}"),
+        };
+        assert_eq!(memory(&client), 0);
+        client.write_all(b"stats\r\n").unwrap();
+        assert!(memory(&client) > 7, "a buffer costs more than its bytes");
+        client.write_all(&[b'x'; 100_000]).unwrap();
+        let written = memory(&client);
+        assert!(written > 100_007, "{written}");
+        // The `stats` and 93 bytes of the rest are read: what is left
+        // counts more than the 100,000 bytes written after the `stats`,
+        // though fewer are unread.
+        let mut read = vec![0; 100];
+        server.read_exact(&mut read).unwrap();
+        assert!(memory(&client) > 100_000, "{}", memory(&client));
+        let mut rest = vec![0; 100_007 - 100];
+        server.read_exact(&mut rest).unwrap();
+        assert_eq!(memory(&client), 0, "every byte read");
+    }
+
+    #[cfg(all(feature = "std", target_os = "linux"))]
+    #[test]
+    fn tcp_counts_bytes() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        assert_eq!(unsent_bytes(&client), Some(Unsent::Bytes(0)));
+        // Not a socket: not known.
+        let file = std::fs::File::open("/dev/null").unwrap();
+        assert_eq!(unsent_bytes(&file), None);
     }
 
     #[test]

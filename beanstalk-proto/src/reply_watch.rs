@@ -85,8 +85,9 @@ impl<T: Copy> ReplyWatch<T> {
         self.deadline
     }
 
-    /// The deadline passed with `unsent` bytes of the connection's own
-    /// still on their way to the server ([`SendProgress::still_sending`]):
+    /// The deadline passed with `unsent` of the oldest command's own bytes
+    /// still on their way to the server ([`own_unsent`],
+    /// [`SendProgress::still_sending`]):
     /// the reply cannot have come yet, so it gets its timeout afresh, from
     /// now. Returns whether it did; if not, the reply is late.
     pub fn extend_while_sending(
@@ -140,20 +141,61 @@ impl<T: Copy> ReplyWatch<T> {
     }
 }
 
-/// Of `unsent` bytes the peer has not taken yet, the oldest command's own:
-/// all but the `written_behind` bytes written after it (commands pipelined
-/// behind it), which leave last. A command the server has whole cannot
-/// wait for the bytes of later ones.
+/// What the kernel counts as written to a socket but not yet taken by its
+/// peer ([`crate::read_low_water::unsent_bytes`]), in the unit the socket
+/// type counts in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsent {
+    /// Bytes: on TCP, those not yet sent or not yet acknowledged.
+    Bytes(usize),
+    /// Memory: on a Unix stream socket (where Linux's `SIOCOUTQ` reads
+    /// `sk_wmem_alloc`), the size of the kernel's buffers (`sk_buff`s) its
+    /// peer has not read to the end. Zero exactly when the peer has read
+    /// every byte, otherwise more than the bytes unread, by no fixed
+    /// amount: each buffer costs its length plus 576 to about 2,400 bytes
+    /// (768 for a write of a few bytes), a write makes one buffer per
+    /// 36.5 KB or so (on 4 KiB pages), and a buffer the peer has read in
+    /// part counts whole until it has read all of it.
+    Memory(usize),
+}
+
+/// Of what `unsent` says the peer has not taken yet, the oldest command's
+/// own, with `written_behind` bytes of commands written after it (commands
+/// pipelined behind it, whose bytes leave last). A command the server has
+/// whole cannot wait for the bytes of later ones. `None`: not known.
+///
+/// Bytes ([`Unsent::Bytes`]) count alike on both sides: all but the
+/// `written_behind` are its own. Buffer memory ([`Unsent::Memory`]) says
+/// its bytes are all read only when nothing was written after it: then it
+/// is zero exactly when they are. With later bytes written, no count of
+/// memory tells them from the command's own: a `stats` followed by a 100 KB
+/// put in one write shares the first buffer with the put's first 36.5 KB,
+/// and while the peer has read that buffer only in part, the memory left
+/// exceeds the put's bytes by the buffers' overhead although the `stats`
+/// is read; many small writes behind a command cost 768 bytes each,
+/// whatever their length. So it is not known, and the reply is late at its
+/// deadline: on a Unix socket, a reply's deadline starts again only while
+/// nothing was written after its command.
 ///
 /// ```
-/// use beanstalk_proto::reply_watch::own_unsent;
+/// use beanstalk_proto::reply_watch::{own_unsent, Unsent};
 ///
-/// assert_eq!(own_unsent(Some(4_000_000), 4_000_000), Some(0), "delivered");
-/// assert_eq!(own_unsent(Some(4_000_000), 1_000), Some(3_999_000));
+/// let bytes = |n| Some(Unsent::Bytes(n));
+/// assert_eq!(own_unsent(bytes(4_000_000), 4_000_000), Some(0), "delivered");
+/// assert_eq!(own_unsent(bytes(4_000_000), 1_000), Some(3_999_000));
 /// assert_eq!(own_unsent(None, 0), None);
+/// // A Unix socket: memory, not bytes.
+/// let memory = |n| Some(Unsent::Memory(n));
+/// assert_eq!(own_unsent(memory(153_344), 0), Some(153_344), "nothing behind it: its own");
+/// assert_eq!(own_unsent(memory(0), 0), Some(0), "read to the last byte");
+/// assert_eq!(own_unsent(memory(102_400), 100_020), None, "its own or the put's overhead");
 /// ```
-pub fn own_unsent(unsent: Option<usize>, written_behind: usize) -> Option<usize> {
-    unsent.map(|left| left.saturating_sub(written_behind))
+pub fn own_unsent(unsent: Option<Unsent>, written_behind: usize) -> Option<usize> {
+    match unsent? {
+        Unsent::Bytes(left) => Some(left.saturating_sub(written_behind)),
+        Unsent::Memory(left) if written_behind == 0 => Some(left),
+        Unsent::Memory(_) => None,
+    }
 }
 
 /// Whether a reply whose deadline passed is late, or still waits for the
@@ -181,14 +223,18 @@ pub fn own_unsent(unsent: Option<usize>, written_behind: usize) -> Option<usize>
 /// ```
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SendProgress {
-    /// Bytes unsent when a deadline last passed.
+    /// What was unsent when a deadline last passed.
     last: Option<usize>,
 }
 
 impl SendProgress {
-    /// A deadline passed with `unsent` bytes not yet taken by the peer
-    /// ([`crate::read_low_water::unsent_bytes`]): whether they are still
-    /// leaving, that is some are, and fewer than at the last deadline.
+    /// A deadline passed with `unsent` of the command not yet taken by the
+    /// peer ([`own_unsent`]): whether it is still leaving, that is some is,
+    /// and less than at the last deadline. The counts compared are those
+    /// of one socket, so in one unit, bytes or buffer memory
+    /// ([`Unsent`]); memory shrinks only as the peer finishes a buffer, so
+    /// on a Unix socket a command "moves" when at least one buffer (up to
+    /// 36.5 KB) is read between two deadlines.
     pub fn still_sending(&mut self, unsent: Option<usize>) -> bool {
         match unsent {
             Some(left) if left > 0 && self.last.is_none_or(|last| left < last) => {

@@ -1109,8 +1109,72 @@ pub async fn a_delivered_command_is_late_while_later_ones_still_leave<A: Adapter
     drop(server);
 }
 
+/// [`a_delivered_command_is_late_while_later_ones_still_leave`] on a Unix
+/// socket, whose kernel count of what the peer has not read is memory, not
+/// bytes: each buffer queued costs its length plus 576 bytes or more (768
+/// for the 7 bytes of a lone `stats`), and one the peer has read in part
+/// counts whole. A 100 KB put behind the `stats` fits in the send buffer
+/// at once, and leaves 16 KiB every 750 ms: at the stats' deadline the
+/// first 36.5 KB buffer, the `stats` and the put's first bytes, is read
+/// only in part, so what is left counts more than the put's bytes although
+/// the `stats` is delivered.
+pub async fn a_delivered_command_is_late_while_later_ones_still_leave_on_a_unix_socket<
+    A: Adapter,
+>() {
+    let (server, proxy) = unix_link_delivering_no_reply();
+    let settings = Settings {
+        read_timeout: Duration::from_secs(1),
+        write_timeout: Duration::from_secs(5),
+        max_job_size: LARGE_JOB_LIMIT,
+        ..Settings::default()
+    };
+    let mut client = connect_with::<A>(&proxy.url(), settings).await;
+    A::send(&mut client, &cmd::Stats).unwrap();
+    let put = cmd::Put::new(vec![b'x'; UNIX_LATER_PUT], opts()).unwrap();
+    A::send(&mut client, &put).unwrap();
+    let started = Instant::now();
+    let stats = A::recv(&mut client).await;
+    let waited = started.elapsed();
+    assert!(matches!(stats, Err(Error::Timeout(_))), "{stats:?}");
+    // One read timeout: the send buffer takes the put at once. (Extended
+    // once at 1 s, the deadline would pass again at 2 s.)
+    assert!(
+        waited < UNIX_STATS_LATE_WITHIN,
+        "the stats reply waited {waited:?} for the put's bytes"
+    );
+    drop(server);
+}
+
 /// The most a job may take for [`slow_link_for_large_jobs`]: 8 MiB.
 pub const LARGE_JOB_LIMIT: u32 = 8 << 20;
+
+/// The put behind a `stats` in the Unix-socket scenarios: large enough to
+/// fill more than one of the kernel's buffers (36.5 KB each), small
+/// enough that the send buffer (about 208 KB of buffer memory by default)
+/// takes it at once.
+pub const UNIX_LATER_PUT: usize = 100_000;
+
+/// How soon a `stats` with a [`UNIX_LATER_PUT`] behind it, under a 1 s
+/// read timeout, is late through [`unix_link_delivering_no_reply`]: a
+/// deadline extended once more passes at 2 s.
+pub const UNIX_STATS_LATE_WITHIN: Duration = Duration::from_millis(1600);
+
+/// A server on a Unix socket taking jobs of up to [`LARGE_JOB_LIMIT`],
+/// behind a proxy on a Unix socket that lets the client's bytes through at
+/// 16 KiB every 750 ms and never lets a reply back. The proxy reads 16 KiB
+/// at a time, so the kernel's first buffer of a large write (36.5 KB) is
+/// read whole only at the third read, 1.5 s in.
+pub fn unix_link_delivering_no_reply() -> (Server, FaultProxy) {
+    let server = Server::builder()
+        .unix_socket()
+        .max_job_size(LARGE_JOB_LIMIT)
+        .start();
+    let plan = FaultPlan::new()
+        .delay(Direction::Upstream, Duration::from_millis(750))
+        .stall_after(Direction::Downstream, 0);
+    let proxy = FaultProxy::start_unix(&server.addr(), plan);
+    (server, proxy)
+}
 
 /// A server taking jobs of up to [`LARGE_JOB_LIMIT`], behind a proxy that
 /// lets the client's bytes through at about 1.6 MB/s (16 KiB every 10 ms).
@@ -1636,6 +1700,7 @@ macro_rules! conformance_suite {
             a_slow_but_steady_write_does_not_time_out,
             a_large_put_on_a_slow_but_steady_link_does_not_time_out,
             a_delivered_command_is_late_while_later_ones_still_leave,
+            a_delivered_command_is_late_while_later_ones_still_leave_on_a_unix_socket,
             unbounded_timeouts_mean_no_deadline,
             zero_timeouts_are_refused_before_anything_is_sent,
             sub_millisecond_timeouts_wait_a_millisecond,

@@ -126,6 +126,48 @@ pub async fn a_delivered_command_is_late_while_a_later_put_still_leaves<A: Share
     drop(server);
 }
 
+/// [`a_delivered_command_is_late_while_a_later_put_still_leaves`] on a
+/// Unix socket, whose kernel count of what the peer has not read is
+/// memory, not bytes (see the conformance suite's
+/// `a_delivered_command_is_late_while_later_ones_still_leave_on_a_unix_socket`).
+pub async fn a_delivered_command_is_late_while_a_later_put_still_leaves_on_a_unix_socket<
+    A: SharedAdapter,
+>() {
+    use crate::conformance::{
+        LARGE_JOB_LIMIT, UNIX_LATER_PUT, UNIX_STATS_LATE_WITHIN, unix_link_delivering_no_reply,
+    };
+    let (server, proxy) = unix_link_delivering_no_reply();
+    let options = Options::default()
+        .read_timeout(Duration::from_secs(1))
+        .write_timeout(Duration::from_secs(5))
+        .max_job_size(LARGE_JOB_LIMIT);
+    let client = A::connect_with(&proxy.url(), options)
+        .await
+        .expect("shared handle connects");
+    let started = Instant::now();
+    let (mut first, mut second) = (client.clone(), client.clone());
+    let stats = async move {
+        let stats = first.stats().await;
+        let waited = started.elapsed();
+        assert!(matches!(stats, Err(Error::Timeout(_))), "{stats:?}");
+        assert!(
+            waited < UNIX_STATS_LATE_WITHIN,
+            "the stats reply waited {waited:?} for the put's bytes"
+        );
+    };
+    let put = async move {
+        let _ = second
+            .put(vec![b'x'; UNIX_LATER_PUT], PutOptions::default())
+            .await;
+    };
+    all(vec![
+        Box::pin(stats) as Pin<Box<dyn Future<Output = ()> + Send>>,
+        Box::pin(put),
+    ])
+    .await;
+    drop(server);
+}
+
 /// Once a pipeline has drained, the driver's mark must come down: a lone
 /// reply, fewer bytes than a batch, would otherwise never wake the driver
 /// and its call would time out.
@@ -448,6 +490,7 @@ macro_rules! shared_suite {
             a_reply_held_below_the_read_mark_is_not_taken_for_late,
             a_large_put_on_a_slow_but_steady_link_does_not_time_out,
             a_delivered_command_is_late_while_a_later_put_still_leaves,
+            a_delivered_command_is_late_while_a_later_put_still_leaves_on_a_unix_socket,
         );
     };
     (@tests $adapter:ty, $block_on:expr, $($name:ident),* $(,)?) => {

@@ -175,9 +175,9 @@ fn read_held<S>(_socket: &S, _rbuf: &mut BytesMut) -> io::Result<usize> {
 }
 
 impl Stream {
-    /// Bytes written and not yet taken by the peer
-    /// ([`proto::read_low_water::unsent_bytes`]).
-    pub(crate) fn unsent_bytes(&self) -> Option<usize> {
+    /// What was written and the peer has not taken yet, in the socket's
+    /// unit ([`proto::read_low_water::unsent_bytes`]).
+    pub(crate) fn unsent_bytes(&self) -> Option<proto::reply_watch::Unsent> {
         each_socket!(self, s => proto::read_low_water::unsent_bytes(s))
     }
 
@@ -224,7 +224,7 @@ impl Stream {
 
 impl ReadSide<'_> {
     /// [`Stream::unsent_bytes`] of the socket this side reads.
-    pub(crate) fn unsent_bytes(&self) -> Option<usize> {
+    pub(crate) fn unsent_bytes(&self) -> Option<proto::reply_watch::Unsent> {
         each_socket!(self, s => proto::read_low_water::unsent_bytes(s.as_ref()))
     }
 
