@@ -572,9 +572,8 @@ where
                 // (Bytes written after it are not its own.)
                 None if sending.still_sending(proto::reply_watch::own_unsent(
                     self.unsent_bytes.and_then(|unsent| unsent(io)),
-                    self.conn
-                        .bytes_behind_next()
-                        .saturating_sub(self.wbuf.remaining()),
+                    self.conn.bytes_behind_next(),
+                    self.wbuf.remaining(),
                 )) =>
                 {
                     deadline = None;

@@ -680,18 +680,19 @@ where
         // The server cannot answer before it has the command: while its
         // bytes still leave, the wait starts afresh.
         if late {
-            // Bytes written after it are not its own.
-            let behind = {
+            // Bytes written after it are not its own; its own may not all
+            // be written yet.
+            let (behind, unwritten) = {
                 let inner = self.shared.lock();
-                inner
-                    .mux
-                    .connection()
-                    .bytes_behind_next()
-                    .saturating_sub(inner.mux.output_len() + self.out.remaining())
+                (
+                    inner.mux.connection().bytes_behind_next(),
+                    inner.mux.output_len() + self.out.remaining(),
+                )
             };
             let unsent = proto::reply_watch::own_unsent(
                 self.unsent_bytes.and_then(|unsent| unsent(io)),
                 behind,
+                unwritten,
             );
             if self.replies.extend_while_sending(unsent, deadline_after) {
                 late = false;

@@ -399,8 +399,12 @@ impl Client {
     #[inline(never)]
     fn past_deadline(&mut self, sending: &mut SendProgress, total: Duration) -> Result<(), Error> {
         // Bytes written after the oldest command are not its own.
-        let behind = (self.conn.bytes_behind_next()).saturating_sub(self.wbuf.remaining());
-        if sending.still_sending(own_unsent(self.stream.unsent_bytes(), behind)) {
+        let own = own_unsent(
+            self.stream.unsent_bytes(),
+            self.conn.bytes_behind_next(),
+            self.wbuf.remaining(),
+        );
+        if sending.still_sending(own) {
             Ok(())
         } else {
             Err(self.fail_timeout(total))

@@ -92,7 +92,7 @@ impl<T: Copy> ReplyWatch<T> {
     /// now. Returns whether it did; if not, the reply is late.
     pub fn extend_while_sending(
         &mut self,
-        unsent: Option<usize>,
+        unsent: OwnUnsent,
         after: impl FnOnce(Duration) -> Option<T>,
     ) -> bool {
         if !self.sending.still_sending(unsent) {
@@ -159,42 +159,71 @@ pub enum Unsent {
     Memory(usize),
 }
 
+/// The oldest command's part its peer has not taken yet when its reply's
+/// deadline passes, as far as a driver can tell ([`own_unsent`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnUnsent {
+    /// Some of its bytes are not even written: a driver that writes
+    /// alongside its reads (a shared connection's) is still writing it,
+    /// and its write timeout bounds how long that may stall.
+    Unwritten,
+    /// It is all written, and this much of it the peer has not taken, in
+    /// the socket's unit ([`Unsent`]): 0 once the peer has all of it.
+    Left(usize),
+    /// Not known.
+    Unknown,
+}
+
 /// Of what `unsent` says the peer has not taken yet, the oldest command's
-/// own, with `written_behind` bytes of commands written after it (commands
-/// pipelined behind it, whose bytes leave last). A command the server has
-/// whole cannot wait for the bytes of later ones. `None`: not known.
+/// own. `behind` counts the bytes of the commands queued after it
+/// ([`Connection::bytes_behind_next`]), and `unwritten` the bytes the
+/// driver holds not yet written to the socket, the newest of all: the
+/// later commands' bytes leave last, and a command the server has whole
+/// cannot wait for them. If more are unwritten than `behind`, some of the
+/// command's own are ([`OwnUnsent::Unwritten`]).
 ///
-/// Bytes ([`Unsent::Bytes`]) count alike on both sides: all but the
-/// `written_behind` are its own. Buffer memory ([`Unsent::Memory`]) says
-/// its bytes are all read only when nothing was written after it: then it
-/// is zero exactly when they are. With later bytes written, no count of
-/// memory tells them from the command's own: a `stats` followed by a 100 KB
-/// put in one write shares the first buffer with the put's first 36.5 KB,
-/// and while the peer has read that buffer only in part, the memory left
-/// exceeds the put's bytes by the buffers' overhead although the `stats`
-/// is read; many small writes behind a command cost 768 bytes each,
-/// whatever their length. So it is not known, and the reply is late at its
-/// deadline: on a Unix socket, a reply's deadline starts again only while
-/// nothing was written after its command.
+/// Bytes ([`Unsent::Bytes`]) count alike on both sides: all but those of
+/// `behind` already written are its own. Buffer memory ([`Unsent::Memory`])
+/// says its bytes are all read only when nothing was written after it:
+/// then it is zero exactly when they are. With later bytes written, no
+/// count of memory tells them from the command's own: a `stats` followed
+/// by a 100 KB put in one write shares the first buffer with the put's
+/// first 36.5 KB, and while the peer has read that buffer only in part,
+/// the memory left exceeds the put's bytes by the buffers' overhead
+/// although the `stats` is read; many small writes behind a command cost
+/// 768 bytes each, whatever their length. So it is not known, and the
+/// reply is late at its deadline: on a Unix socket, a reply's deadline
+/// starts again only while nothing was written after its command.
 ///
 /// ```
-/// use beanstalk_proto::reply_watch::{own_unsent, Unsent};
+/// use beanstalk_proto::reply_watch::{own_unsent, OwnUnsent, Unsent};
 ///
 /// let bytes = |n| Some(Unsent::Bytes(n));
-/// assert_eq!(own_unsent(bytes(4_000_000), 4_000_000), Some(0), "delivered");
-/// assert_eq!(own_unsent(bytes(4_000_000), 1_000), Some(3_999_000));
-/// assert_eq!(own_unsent(None, 0), None);
+/// assert_eq!(own_unsent(bytes(4_000_000), 4_000_000, 0), OwnUnsent::Left(0), "delivered");
+/// assert_eq!(own_unsent(bytes(4_000_000), 1_000, 0), OwnUnsent::Left(3_999_000));
+/// assert_eq!(own_unsent(None, 0, 0), OwnUnsent::Unknown);
+/// // 1,000 bytes behind it, and 3,000 still to write: 2,000 of them its own.
+/// assert_eq!(own_unsent(bytes(4_000_000), 1_000, 3_000), OwnUnsent::Unwritten);
+/// assert_eq!(own_unsent(None, 1_000, 3_000), OwnUnsent::Unwritten);
+/// // 900 of the 1,000 behind it are still to write: 100 are in the kernel.
+/// assert_eq!(own_unsent(bytes(4_000), 1_000, 900), OwnUnsent::Left(3_900));
 /// // A Unix socket: memory, not bytes.
 /// let memory = |n| Some(Unsent::Memory(n));
-/// assert_eq!(own_unsent(memory(153_344), 0), Some(153_344), "nothing behind it: its own");
-/// assert_eq!(own_unsent(memory(0), 0), Some(0), "read to the last byte");
-/// assert_eq!(own_unsent(memory(102_400), 100_020), None, "its own or the put's overhead");
+/// assert_eq!(own_unsent(memory(153_344), 0, 0), OwnUnsent::Left(153_344), "nothing behind it");
+/// assert_eq!(own_unsent(memory(153_344), 1_000, 1_000), OwnUnsent::Left(153_344), "none written");
+/// assert_eq!(own_unsent(memory(0), 0, 0), OwnUnsent::Left(0), "read to the last byte");
+/// assert_eq!(own_unsent(memory(102_400), 100_020, 0), OwnUnsent::Unknown, "its own or the put's");
 /// ```
-pub fn own_unsent(unsent: Option<Unsent>, written_behind: usize) -> Option<usize> {
-    match unsent? {
-        Unsent::Bytes(left) => Some(left.saturating_sub(written_behind)),
-        Unsent::Memory(left) if written_behind == 0 => Some(left),
-        Unsent::Memory(_) => None,
+///
+/// [`Connection::bytes_behind_next`]: crate::Connection::bytes_behind_next
+pub fn own_unsent(unsent: Option<Unsent>, behind: usize, unwritten: usize) -> OwnUnsent {
+    let Some(written_behind) = behind.checked_sub(unwritten) else {
+        return OwnUnsent::Unwritten;
+    };
+    match unsent {
+        Some(Unsent::Bytes(left)) => OwnUnsent::Left(left.saturating_sub(written_behind)),
+        Some(Unsent::Memory(left)) if written_behind == 0 => OwnUnsent::Left(left),
+        Some(Unsent::Memory(_)) | None => OwnUnsent::Unknown,
     }
 }
 
@@ -208,40 +237,48 @@ pub fn own_unsent(unsent: Option<Unsent>, written_behind: usize) -> Option<usize
 /// bytes still unsent (or unacknowledged), a driver gives the reply its
 /// timeout again, from then, as long as that count keeps shrinking: the
 /// write timeout's rule (no limit while it moves) for the part of a write
-/// the kernel took over. A server that stopped reading with bytes
+/// the kernel took over. While part of the command is not even written,
+/// the write timeout itself watches it, and the reply gets its timeout
+/// again without a count. A server that stopped reading with bytes
 /// pending is found late at the next deadline, one timeout later.
 ///
 /// ```
-/// use beanstalk_proto::reply_watch::SendProgress;
+/// use beanstalk_proto::reply_watch::{OwnUnsent, SendProgress};
 ///
 /// let mut sending = SendProgress::default();
-/// assert!(!sending.still_sending(Some(0)), "everything is there: late");
-/// assert!(!sending.still_sending(None), "not known: late");
-/// assert!(sending.still_sending(Some(3_000_000)));
-/// assert!(sending.still_sending(Some(1_000_000)), "it moved");
-/// assert!(!sending.still_sending(Some(1_000_000)), "stuck: late");
+/// assert!(!sending.still_sending(OwnUnsent::Left(0)), "everything is there: late");
+/// assert!(!sending.still_sending(OwnUnsent::Unknown), "not known: late");
+/// assert!(sending.still_sending(OwnUnsent::Unwritten), "still written");
+/// assert!(sending.still_sending(OwnUnsent::Left(3_000_000)));
+/// assert!(sending.still_sending(OwnUnsent::Left(1_000_000)), "it moved");
+/// assert!(!sending.still_sending(OwnUnsent::Left(1_000_000)), "stuck: late");
 /// ```
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SendProgress {
-    /// What was unsent when a deadline last passed.
+    /// What was left in the kernel when a deadline last passed.
     last: Option<usize>,
 }
 
 impl SendProgress {
     /// A deadline passed with `unsent` of the command not yet taken by the
-    /// peer ([`own_unsent`]): whether it is still leaving, that is some is,
-    /// and less than at the last deadline. The counts compared are those
-    /// of one socket, so in one unit, bytes or buffer memory
-    /// ([`Unsent`]); memory shrinks only as the peer finishes a buffer, so
-    /// on a Unix socket a command "moves" when at least one buffer (up to
-    /// 36.5 KB) is read between two deadlines.
-    pub fn still_sending(&mut self, unsent: Option<usize>) -> bool {
+    /// peer ([`own_unsent`]): whether it is still leaving, that is some of
+    /// it is still written, or some is left in the kernel, and less than
+    /// at the last deadline. The counts compared are those of one socket,
+    /// so in one unit, bytes or buffer memory ([`Unsent`]). A writer tops
+    /// the kernel's count up as it drains, so counts taken while the
+    /// command is still written ([`OwnUnsent::Unwritten`]) would not shrink
+    /// though it moves: only those once it is all written are compared.
+    /// Memory shrinks only as the peer finishes a buffer, so on a Unix
+    /// socket a command moves when at least one buffer (up to 36.5 KB) is
+    /// read between two deadlines.
+    pub fn still_sending(&mut self, unsent: OwnUnsent) -> bool {
         match unsent {
-            Some(left) if left > 0 && self.last.is_none_or(|last| left < last) => {
+            OwnUnsent::Unwritten => true,
+            OwnUnsent::Left(left) if left > 0 && self.last.is_none_or(|last| left < last) => {
                 self.last = Some(left);
                 true
             }
-            _ => false,
+            OwnUnsent::Left(_) | OwnUnsent::Unknown => false,
         }
     }
 }

@@ -1145,6 +1145,21 @@ pub async fn a_delivered_command_is_late_while_later_ones_still_leave_on_a_unix_
     drop(server);
 }
 
+/// [`a_large_put_on_a_slow_but_steady_link_does_not_time_out`] on a Unix
+/// socket ([`slow_unix_link_for_large_jobs`]).
+pub async fn a_large_put_on_a_slow_but_steady_unix_socket_does_not_time_out<A: Adapter>() {
+    let (server, proxy) = slow_unix_link_for_large_jobs();
+    let settings = Settings {
+        read_timeout: Duration::from_secs(1),
+        write_timeout: Duration::from_secs(2),
+        max_job_size: LARGE_JOB_LIMIT,
+        ..Settings::default()
+    };
+    let mut client = connect_with::<A>(&proxy.url(), settings).await;
+    a_put_goes_through_slowly(&mut client, UNIX_LARGE_PUT).await;
+    drop(server);
+}
+
 /// The most a job may take for [`slow_link_for_large_jobs`]: 8 MiB.
 pub const LARGE_JOB_LIMIT: u32 = 8 << 20;
 
@@ -1158,6 +1173,10 @@ pub const UNIX_LATER_PUT: usize = 100_000;
 /// read timeout, is late through [`unix_link_delivering_no_reply`]: a
 /// deadline extended once more passes at 2 s.
 pub const UNIX_STATS_LATE_WITHIN: Duration = Duration::from_millis(1600);
+
+/// The put of [`slow_unix_link_for_large_jobs`]: 320 KiB, more than the
+/// send buffer holds.
+pub const UNIX_LARGE_PUT: usize = 320 << 10;
 
 /// A server on a Unix socket taking jobs of up to [`LARGE_JOB_LIMIT`],
 /// behind a proxy on a Unix socket that lets the client's bytes through at
@@ -1176,6 +1195,22 @@ pub fn unix_link_delivering_no_reply() -> (Server, FaultProxy) {
     (server, proxy)
 }
 
+/// A server on a Unix socket taking jobs of up to [`LARGE_JOB_LIMIT`],
+/// behind a proxy on a Unix socket that lets the client's bytes through at
+/// about 110 KB/s (16 KiB every 150 ms). A Unix socket's send buffer holds
+/// about 208 KB by default, not the megabytes of TCP on loopback, so this
+/// link is slower than [`slow_link_for_large_jobs`]: a full buffer takes
+/// about 2 s to drain, twice a 1 s read timeout.
+pub fn slow_unix_link_for_large_jobs() -> (Server, FaultProxy) {
+    let server = Server::builder()
+        .unix_socket()
+        .max_job_size(LARGE_JOB_LIMIT)
+        .start();
+    let slow = FaultPlan::new().delay(Direction::Upstream, Duration::from_millis(150));
+    let proxy = FaultProxy::start_unix(&server.addr(), slow);
+    (server, proxy)
+}
+
 /// A server taking jobs of up to [`LARGE_JOB_LIMIT`], behind a proxy that
 /// lets the client's bytes through at about 1.6 MB/s (16 KiB every 10 ms).
 pub fn slow_link_for_large_jobs() -> (Server, FaultProxy) {
@@ -1190,7 +1225,15 @@ pub fn slow_link_for_large_jobs() -> (Server, FaultProxy) {
 /// # Panics
 /// If the put fails, or takes under a second (the link was not slow).
 pub async fn a_large_put_goes_through<C: AsyncCommands>(client: &mut C) {
-    let body = vec![b'x'; 4 << 20];
+    a_put_goes_through_slowly(client, 4 << 20).await;
+}
+
+/// Puts `bytes` through `client` and checks that it went through, slowly.
+///
+/// # Panics
+/// If the put fails, or takes under a second (the link was not slow).
+pub async fn a_put_goes_through_slowly<C: AsyncCommands>(client: &mut C, bytes: usize) {
+    let body = vec![b'x'; bytes];
     let started = Instant::now();
     let result = client.put(&body[..], opts()).await;
     let waited = started.elapsed();
@@ -1700,6 +1743,7 @@ macro_rules! conformance_suite {
             a_slow_but_steady_write_does_not_time_out,
             a_large_put_on_a_slow_but_steady_link_does_not_time_out,
             a_delivered_command_is_late_while_later_ones_still_leave,
+            a_large_put_on_a_slow_but_steady_unix_socket_does_not_time_out,
             a_delivered_command_is_late_while_later_ones_still_leave_on_a_unix_socket,
             unbounded_timeouts_mean_no_deadline,
             zero_timeouts_are_refused_before_anything_is_sent,

@@ -126,6 +126,25 @@ pub async fn a_delivered_command_is_late_while_a_later_put_still_leaves<A: Share
     drop(server);
 }
 
+/// [`a_large_put_on_a_slow_but_steady_link_does_not_time_out`] on a Unix
+/// socket (see the conformance suite's
+/// `a_large_put_on_a_slow_but_steady_unix_socket_does_not_time_out`).
+pub async fn a_large_put_on_a_slow_but_steady_unix_socket_does_not_time_out<A: SharedAdapter>() {
+    use crate::conformance::{
+        LARGE_JOB_LIMIT, UNIX_LARGE_PUT, a_put_goes_through_slowly, slow_unix_link_for_large_jobs,
+    };
+    let (server, proxy) = slow_unix_link_for_large_jobs();
+    let options = Options::default()
+        .read_timeout(Duration::from_secs(1))
+        .write_timeout(Duration::from_secs(2))
+        .max_job_size(LARGE_JOB_LIMIT);
+    let mut client = A::connect_with(&proxy.url(), options)
+        .await
+        .expect("shared handle connects");
+    a_put_goes_through_slowly(&mut client, UNIX_LARGE_PUT).await;
+    drop(server);
+}
+
 /// [`a_delivered_command_is_late_while_a_later_put_still_leaves`] on a
 /// Unix socket, whose kernel count of what the peer has not read is
 /// memory, not bytes (see the conformance suite's
@@ -490,6 +509,7 @@ macro_rules! shared_suite {
             a_reply_held_below_the_read_mark_is_not_taken_for_late,
             a_large_put_on_a_slow_but_steady_link_does_not_time_out,
             a_delivered_command_is_late_while_a_later_put_still_leaves,
+            a_large_put_on_a_slow_but_steady_unix_socket_does_not_time_out,
             a_delivered_command_is_late_while_a_later_put_still_leaves_on_a_unix_socket,
         );
     };

@@ -449,9 +449,8 @@ impl Client {
                             && sending.still_sending(own_unsent(
                                 io.unsent_bytes(),
                                 // Bytes written after it are not its own.
-                                self.conn
-                                    .bytes_behind_next()
-                                    .saturating_sub(self.wbuf.remaining()),
+                                self.conn.bytes_behind_next(),
+                                self.wbuf.remaining(),
                             )) =>
                     {
                         deadline = None;

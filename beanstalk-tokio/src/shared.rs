@@ -416,14 +416,19 @@ async fn drive(shared: Arc<Shared>, mut stream: Stream) {
                 } else if replies.deadline().is_some_and(|at| at <= now)
                     // The server cannot answer before it has the command:
                     // while its bytes still leave, the wait starts afresh.
-                    // (Bytes written after it are not its own.)
+                    // (Bytes written after it are not its own; its own may
+                    // not all be written yet.)
                     && !replies.extend_while_sending(
-                        own_unsent(reader.unsent_bytes(), {
+                        {
+                            // The syscalls before the lock callers wait on.
+                            let unsent = reader.unsent_bytes();
                             let mux = shared.lock();
-                            mux.connection()
-                                .bytes_behind_next()
-                                .saturating_sub(mux.output_len() + out.remaining())
-                        }),
+                            own_unsent(
+                                unsent,
+                                mux.connection().bytes_behind_next(),
+                                mux.output_len() + out.remaining(),
+                            )
+                        },
                         deadline_after,
                     )
                 {
