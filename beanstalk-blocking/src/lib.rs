@@ -34,7 +34,8 @@
 //! Each command waits at most the time the core says applies to it (see
 //! [`Client`]), started again when it passes while the command's own bytes
 //! still leave the kernel's send buffer, fewer than when it last passed
-//! (Linux; see `proto::reply_watch::SendProgress`). A timeout, an I/O
+//! (Linux; on a Unix socket only while no command was written after it;
+//! see `proto::reply_watch::own_unsent`). A timeout, an I/O
 //! error or a protocol violation closes the connection for good, and
 //! [`Error::outcome_unknown`] tells whether the command may have taken
 //! effect (a `put` whose job may exist).

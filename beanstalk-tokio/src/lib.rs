@@ -51,7 +51,8 @@
 //! none for `reserve`, and the server-side timeout plus the read timeout
 //! for `reserve-with-timeout`, started again when it passes while the
 //! command's own bytes still leave the kernel's send buffer, fewer than
-//! when it last passed (Linux; see `proto::reply_watch::SendProgress`).
+//! when it last passed (Linux; on a Unix socket only while no command was
+//! written after it; see `proto::reply_watch::own_unsent`).
 //! A timeout, an I/O error or a protocol
 //! violation closes the connection for good, and [`Error::outcome_unknown`]
 //! tells whether the command may have taken effect.
