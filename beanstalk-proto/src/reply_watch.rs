@@ -252,6 +252,11 @@ pub fn own_unsent(unsent: Option<Unsent>, behind: usize, unwritten: usize) -> Ow
 /// assert!(sending.still_sending(OwnUnsent::Left(3_000_000)));
 /// assert!(sending.still_sending(OwnUnsent::Left(1_000_000)), "it moved");
 /// assert!(!sending.still_sending(OwnUnsent::Left(1_000_000)), "stuck: late");
+///
+/// let mut sending = SendProgress::default();
+/// assert!(sending.still_sending(OwnUnsent::Left(16_384)));
+/// assert!(sending.still_sending(OwnUnsent::Left(0)), "just delivered: the server's timeout");
+/// assert!(!sending.still_sending(OwnUnsent::Left(0)), "delivered a timeout ago: late");
 /// ```
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SendProgress {
@@ -271,10 +276,26 @@ impl SendProgress {
     /// Memory shrinks only as the peer finishes a buffer, so on a Unix
     /// socket a command moves when at least one buffer (up to 36.5 KB) is
     /// read between two deadlines.
+    ///
+    /// A command whose last bytes left since the last deadline gets one
+    /// more timeout, the server's own: it may have had the command whole
+    /// for a moment only (a put that finished leaving just before its
+    /// deadline was reported late while its reply was on the way).
     pub fn still_sending(&mut self, unsent: OwnUnsent) -> bool {
         match unsent {
-            OwnUnsent::Unwritten => true,
-            OwnUnsent::Left(left) if left > 0 && self.last.is_none_or(|last| left < last) => {
+            OwnUnsent::Unwritten => {
+                // Moving, by the write timeout's watch; any count is less.
+                self.last = Some(usize::MAX);
+                true
+            }
+            OwnUnsent::Left(0) => {
+                let left_since = self.last.is_some_and(|last| last > 0);
+                if left_since {
+                    self.last = Some(0);
+                }
+                left_since
+            }
+            OwnUnsent::Left(left) if self.last.is_none_or(|last| left < last) => {
                 self.last = Some(left);
                 true
             }
