@@ -36,7 +36,7 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use crate::cmd::CommandKind;
 use crate::error::Error;
 use crate::frame::ReplyWord;
-use crate::response::{JobId, Response};
+use crate::response::{Job, JobId, Response};
 
 /// How many lost leases are remembered; the oldest are forgotten first.
 /// A worker holds one job per connection, so this is ample.
@@ -163,9 +163,10 @@ impl LeaseTracker {
         match (kind, response) {
             (
                 CommandKind::Reserve | CommandKind::ReserveWithTimeout | CommandKind::ReserveJob,
-                Response::Job(job),
+                Response::Job(Job { id, .. }) | Response::JobTooLarge { id, .. },
             ) => {
-                self.reserved(job.id);
+                // A job past the cap is reserved too, only its body dropped.
+                self.reserved(*id);
             }
             (CommandKind::Delete | CommandKind::Release | CommandKind::Bury, reply) => {
                 let failed = matches!(
@@ -199,7 +200,28 @@ const fn acts_on_lease(kind: CommandKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::response::Job;
+
+    /// A job whose body was past the cap is reserved all the same: after
+    /// a reconnect, settling it on the new connection is refused.
+    #[test]
+    fn a_job_past_the_cap_is_a_lease_too() {
+        let mut leases = LeaseTracker::new();
+        let too_large = Response::JobTooLarge {
+            id: 3,
+            len: 100_000,
+            max: 65_535,
+        };
+        leases.observe(CommandKind::Reserve, None, &too_large);
+        assert!(leases.is_held(3));
+        leases.new_connection();
+        assert!(matches!(
+            leases.check(CommandKind::Delete, 3),
+            Err(Error::LeaseLost { job_id: 3 })
+        ));
+        // A peek's job is not reserved.
+        leases.observe(CommandKind::Peek, None, &too_large);
+        assert!(!leases.is_held(3));
+    }
 
     #[test]
     fn settled_jobs_are_not_lost() {
