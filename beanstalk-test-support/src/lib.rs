@@ -10,7 +10,8 @@
 //!   over a fresh connection that does not involve the client under test.
 //! * [`FaultProxy`] sits between a client and a server, on TCP loopback or
 //!   a Unix socket, and injects faults described by a [`FaultPlan`]: 1-byte
-//!   chunks, delays, cuts, stalls, corrupted bytes and half-closes.
+//!   chunks, delays, holds, cuts, stalls, corrupted bytes and half-closes.
+//!   It counts what it forwards each way, and tells when it last did.
 //! * [`FakePeer`] is a listener whose every connection is handled by a closure,
 //!   for replies that no real beanstalkd would send.
 //! * [`conformance`] is the suite every adapter runs, written once against

@@ -59,6 +59,7 @@ impl Direction {
 struct DirectionPlan {
     one_byte_chunks: bool,
     delay: Duration,
+    hold_first: Duration,
     cut_after: Option<u64>,
     stall_after: Option<u64>,
     half_close_after: Option<u64>,
@@ -143,6 +144,15 @@ impl FaultPlan {
         self
     }
 
+    /// Holds the first chunk read in `dir` on each connection for `hold`
+    /// before forwarding it (and the rest, at the plan's pace): a link that
+    /// passes nothing for a while, then goes on. What the sender writes
+    /// meanwhile stays in the kernel's buffers.
+    pub fn hold_first(mut self, dir: Direction, hold: Duration) -> Self {
+        self.dir(dir).hold_first = hold;
+        self
+    }
+
     /// After exactly `n_bytes` have been forwarded in `dir`, shuts down both
     /// legs of the connection, as if the server had been killed mid-reply.
     /// `0` cuts the connection as soon as it is accepted.
@@ -193,6 +203,8 @@ struct Shared {
     pumps: Mutex<Vec<JoinHandle<()>>>,
     accepted: AtomicUsize,
     forwarded: [AtomicU64; 2],
+    /// When the last chunk in each direction was forwarded.
+    last_forwarded: [Mutex<Option<Instant>>; 2],
 }
 
 #[derive(Debug, Default)]
@@ -459,6 +471,20 @@ impl FaultProxy {
     pub fn bytes_forwarded(&self, dir: Direction) -> u64 {
         self.shared.forwarded[dir.index()].load(Ordering::SeqCst)
     }
+
+    /// When the proxy last forwarded bytes in `dir`, on any connection:
+    /// with `Direction::Downstream`, when a reply reached the client's
+    /// socket, for tests of how soon a client hands it on. `None` before
+    /// anything was forwarded in `dir`.
+    ///
+    /// Taken just before the write, like [`bytes_forwarded`](Self::bytes_forwarded)'s
+    /// count, so once a peer has received bytes it is included (the write
+    /// itself, microseconds on loopback, counts as waiting).
+    pub fn last_forwarded(&self, dir: Direction) -> Option<Instant> {
+        *self.shared.last_forwarded[dir.index()]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl Drop for FaultProxy {
@@ -618,6 +644,7 @@ impl Pump {
     fn forward(&mut self) {
         let mut offset: u64 = 0;
         let mut buf = vec![0u8; CHUNK];
+        let mut hold = self.plan.hold_first;
         loop {
             let next = self.plan.next_stop(offset);
             if let Some((at, stop)) = next {
@@ -651,14 +678,20 @@ impl Pump {
                 if !self.shared.wait_while_stalled(&self.conn) {
                     return;
                 }
+                if !hold.is_zero() && !self.shared.sleep(std::mem::take(&mut hold), &self.conn) {
+                    return;
+                }
                 if !self.plan.delay.is_zero() && !self.shared.sleep(self.plan.delay, &self.conn) {
                     return;
                 }
-                // Counted before the write, so that by the time the receiver
-                // can see these bytes the counter already includes them.
+                // Counted and timed before the write, so that by the time
+                // the receiver can see these bytes both include them.
                 let counter = &self.shared.forwarded[self.dir.index()];
                 let len = chunk.len() as u64;
                 counter.fetch_add(len, Ordering::SeqCst);
+                *self.shared.last_forwarded[self.dir.index()]
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
                 if self.dst.write_all(chunk).is_err() {
                     counter.fetch_sub(len, Ordering::SeqCst);
                     self.conn.cut();

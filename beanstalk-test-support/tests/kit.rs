@@ -494,6 +494,34 @@ fn proxy_stall_now_and_resume() {
     assert_eq!(reply(&mut s), peek);
 }
 
+/// The first chunk waits for the hold, then everything goes through; the
+/// instant the reply was forwarded is when the client could first read it.
+#[test]
+fn proxy_hold_first_delays_the_first_chunk_once() {
+    const HOLD: Duration = Duration::from_millis(300);
+    let (server, id, peek) = server_with_job();
+    let proxy = FaultProxy::start(
+        &server.addr(),
+        FaultPlan::new().hold_first(Direction::Upstream, HOLD),
+    );
+    assert_eq!(proxy.last_forwarded(Direction::Downstream), None);
+    let mut s = BufReader::new(tcp(proxy.addr()));
+    let cmd = format!("peek {id}\r\n");
+    let started = Instant::now();
+    assert_eq!(call(&mut s, cmd.as_bytes()), peek);
+    let read = Instant::now();
+    assert!(read - started >= HOLD, "{:?}", read - started);
+    let forwarded = proxy
+        .last_forwarded(Direction::Downstream)
+        .expect("the reply was forwarded");
+    assert!(started + HOLD <= forwarded && forwarded <= read);
+    // Held once: the next command goes straight through.
+    let started = Instant::now();
+    assert_eq!(call(&mut s, cmd.as_bytes()), peek);
+    assert!(started.elapsed() < HOLD, "{:?}", started.elapsed());
+    assert!(proxy.last_forwarded(Direction::Downstream).unwrap() > forwarded);
+}
+
 #[test]
 fn proxy_corrupt_byte_changes_exactly_that_byte() {
     let (server, id, peek) = server_with_job();
