@@ -24,7 +24,9 @@ use proto::read_scratch::ReadScratch;
 /// tokio's own streams keep this readiness themselves; this does the same
 /// for any `futures-io` stream, relying only on the contract of
 /// `poll_read`: a `Pending` read wakes the waker it was given once the
-/// stream may be read again.
+/// stream may be read again, unless a later read was polled with another
+/// (only the last waker is sure to be woken), so every read of the stream
+/// goes through here.
 #[derive(Debug)]
 pub(crate) struct ReadReadiness {
     signal: Arc<ReadSignal>,
@@ -114,6 +116,24 @@ impl ReadReadiness {
         self.waiting = polled.is_pending();
         self.short = matches!(polled, Poll::Ready(Ok(n)) if n > 0 && n < room);
         polled
+    }
+
+    /// Reads from `io` as [`ReadReadiness::poll_read_into`] does, but even
+    /// when no wake came since a read found nothing: for a read past the
+    /// receive low-water mark, whose bytes wake nobody. The read is polled
+    /// with this tracker's waker like any other, so the stream goes on
+    /// waking the task. (A stream keeps only the waker of the last read
+    /// polled: one polled with another waker, even once, leaves it to
+    /// wake that one; smol's sockets then never wake the tracker again.)
+    pub(crate) fn poll_read_now<S: AsyncRead + Unpin + ?Sized>(
+        &mut self,
+        scratch: &mut ReadScratch,
+        io: &mut S,
+        cx: &mut Context<'_>,
+        rbuf: &mut BytesMut,
+    ) -> Poll<io::Result<usize>> {
+        self.waiting = false;
+        self.poll_read_into(scratch, io, cx, rbuf)
     }
 
     /// Whether the last read returned bytes but less than it had room for:
@@ -211,6 +231,15 @@ mod tests {
                 &mut self.rbuf,
             )
         }
+
+        fn poll_now(&mut self, task: &Waker) -> Poll<io::Result<usize>> {
+            self.readiness.poll_read_now(
+                &mut self.scratch,
+                &mut self.stream,
+                &mut Context::from_waker(task),
+                &mut self.rbuf,
+            )
+        }
     }
 
     #[test]
@@ -277,6 +306,30 @@ mod tests {
         assert_eq!(reader.stream.reads, 2, "a wake allows one read, not more");
         reader.stream.waker.take().expect("registered again").wake();
         assert!(matches!(reader.poll(&waker), Poll::Ready(Ok(2))));
+    }
+
+    /// A read now reads although no wake came, and leaves the stream
+    /// waking the tracker: the scripted stream, like smol's sockets, keeps
+    /// only the waker of the last read, so bytes that come after a read
+    /// polled with any other waker would wake nobody.
+    #[test]
+    fn a_read_now_reads_at_once_and_the_stream_still_wakes_the_task() {
+        let mut reader = Reader::new([Step::Nothing, Step::Nothing, Step::Bytes(12)]);
+        let (task, waker) = task();
+        assert!(reader.poll(&waker).is_pending());
+        assert!(reader.poll(&waker).is_pending());
+        assert!(reader.poll_now(&waker).is_pending());
+        assert_eq!(reader.stream.reads, 2, "read without a wake");
+        assert!(reader.poll(&waker).is_pending());
+        assert_eq!(reader.stream.reads, 2, "and waits for a wake again");
+
+        reader.stream.waker.take().expect("registered").wake();
+        assert_eq!(
+            task.0.load(Ordering::SeqCst),
+            1,
+            "the stream's wake reaches the task"
+        );
+        assert!(matches!(reader.poll(&waker), Poll::Ready(Ok(12))));
     }
 
     #[test]

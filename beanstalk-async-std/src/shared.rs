@@ -20,9 +20,7 @@ use proto::{AsyncExecute, Endpoint, Error, Options, ProtocolError, Request, Tube
 use proto::read_low_water::ReadLowWater;
 use proto::read_scratch::ReadScratch;
 
-use crate::io::{
-    MAX_READ, UnsentBytes, UpdateLowWater, Watchdog, deadline_after, poll_read_into, poll_send,
-};
+use crate::io::{MAX_READ, UnsentBytes, UpdateLowWater, Watchdog, deadline_after, poll_send};
 use crate::readiness::ReadReadiness;
 
 /// How many rounds of reading and writing the driver does in one poll
@@ -636,10 +634,15 @@ where
         {
             // The oldest reply may be in, held below the receive mark,
             // which wakes no read: a read now, past the readiness, decides.
-            // Nothing there is late indeed, and fails the connection below
-            // (so the waker this read leaves with the stream never matters).
-            let mut now = Context::from_waker(Waker::noop());
-            read = poll_read_into(&mut self.scratch, io, &mut now, &mut self.rbuf);
+            // Nothing there is late indeed, unless its command's bytes
+            // still leave (below): then the driver goes on, and only the
+            // stream can wake it for a reply that comes before the next
+            // deadline, so this read too leaves the tracker's waker with
+            // the stream (a read polled with a no-op waker left a reply in
+            // a smol socket until that deadline).
+            read = self
+                .readiness
+                .poll_read_now(&mut self.scratch, io, cx, &mut self.rbuf);
         }
         match read {
             Poll::Ready(Ok(0)) => {

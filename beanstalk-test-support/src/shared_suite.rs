@@ -187,6 +187,86 @@ pub async fn a_delivered_command_is_late_while_a_later_put_still_leaves_on_a_uni
     drop(server);
 }
 
+/// How soon a reply in the client's socket must reach its caller: a
+/// driver that picks it up only at a deadline is later by up to a read
+/// timeout.
+const PROMPT: Duration = Duration::from_millis(300);
+
+/// A reply that comes after its deadline was extended for a put still
+/// leaving reaches its caller as soon as it is in the socket, not when the
+/// extended deadline passes. The link passes nothing for 1.3 read timeouts,
+/// so at the first deadline the put's bytes are still in the client's
+/// kernel (and on a Unix socket, partly unwritten), and its reply gets the
+/// read timeout again; then the put goes through at once, and its reply
+/// comes 0.7 read timeouts before the extended deadline. (On a steady
+/// link, where the reply falls between two deadlines depends on the
+/// machine's speed: the 4 MiB put of
+/// [`a_large_put_on_a_slow_but_steady_link_does_not_time_out`] is answered
+/// about 0.3 s before its third deadline here.) The async-std adapter's
+/// driver read past the receive mark at the first deadline with a waker
+/// that went nowhere, which smol's sockets kept instead of the driver's,
+/// so the reply sat in the socket until the next deadline read it: 0.7 s
+/// late. (async-std's sockets wake the waker they replace.)
+pub async fn a_reply_after_a_deadline_extended_for_a_put_still_leaving_is_prompt<
+    A: SharedAdapter,
+>() {
+    use crate::conformance::LARGE_JOB_LIMIT;
+    let server = Server::builder().max_job_size(LARGE_JOB_LIMIT).start();
+    // Far more than the proxy's receive window takes while it holds the put.
+    a_reply_after_a_held_put_is_prompt::<A>(server, FaultProxy::start, 1 << 20).await;
+}
+
+/// [`a_reply_after_a_deadline_extended_for_a_put_still_leaving_is_prompt`]
+/// on a Unix socket.
+pub async fn a_reply_after_a_deadline_extended_for_a_put_still_leaving_is_prompt_on_a_unix_socket<
+    A: SharedAdapter,
+>() {
+    use crate::conformance::{LARGE_JOB_LIMIT, UNIX_LARGE_PUT};
+    let server = Server::builder()
+        .unix_socket()
+        .max_job_size(LARGE_JOB_LIMIT)
+        .start();
+    a_reply_after_a_held_put_is_prompt::<A>(server, FaultProxy::start_unix, UNIX_LARGE_PUT).await;
+}
+
+async fn a_reply_after_a_held_put_is_prompt<A: SharedAdapter>(
+    server: Server,
+    start_proxy: fn(&crate::Address, FaultPlan) -> FaultProxy,
+    bytes: usize,
+) {
+    use crate::conformance::LARGE_JOB_LIMIT;
+    let read_timeout = Duration::from_secs(1);
+    let hold = read_timeout * 13 / 10;
+    let plan = FaultPlan::new().hold_first(Direction::Upstream, hold);
+    let proxy = start_proxy(&server.addr(), plan);
+    let options = Options::default()
+        .read_timeout(read_timeout)
+        .write_timeout(hold * 4)
+        .max_job_size(LARGE_JOB_LIMIT);
+    let mut client = A::connect_with(&proxy.url(), options)
+        .await
+        .expect("shared handle connects");
+    let started = Instant::now();
+    let put = client.put(vec![b'x'; bytes], PutOptions::default()).await;
+    let done = Instant::now();
+    assert!(put.is_ok(), "{put:?} after {:?}", done - started);
+    let at = |dir| {
+        proxy
+            .last_forwarded(dir)
+            .expect("forwarded")
+            .saturating_duration_since(started)
+    };
+    let (sent, replied) = (at(Direction::Upstream), at(Direction::Downstream));
+    let waited = done - started;
+    assert!(sent >= hold, "the link was not held: {sent:?}");
+    assert!(
+        waited < replied + PROMPT,
+        "the put's last bytes went through at {sent:?}, its reply was in the socket at \
+         {replied:?}, and its caller got it at {waited:?}"
+    );
+    drop(server);
+}
+
 /// Once a pipeline has drained, the driver's mark must come down: a lone
 /// reply, fewer bytes than a batch, would otherwise never wake the driver
 /// and its call would time out.
@@ -511,6 +591,8 @@ macro_rules! shared_suite {
             a_delivered_command_is_late_while_a_later_put_still_leaves,
             a_large_put_on_a_slow_but_steady_unix_socket_does_not_time_out,
             a_delivered_command_is_late_while_a_later_put_still_leaves_on_a_unix_socket,
+            a_reply_after_a_deadline_extended_for_a_put_still_leaving_is_prompt,
+            a_reply_after_a_deadline_extended_for_a_put_still_leaving_is_prompt_on_a_unix_socket,
         );
     };
     (@tests $adapter:ty, $block_on:expr, $($name:ident),* $(,)?) => {
