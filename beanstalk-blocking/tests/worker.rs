@@ -12,6 +12,8 @@ use beanstalk_blocking::{
 };
 use beanstalk_test_support::{FaultPlan, FaultProxy, Server};
 
+mod soak;
+
 fn wait_for(counters: &Counters, limit: Duration, done: impl Fn(&CounterSnapshot) -> bool) {
     let deadline = Instant::now() + limit;
     loop {
@@ -571,4 +573,12 @@ fn a_job_past_the_workers_limit_is_buried_and_holds_up_no_other() {
     );
     assert_eq!(big_job_reserves(&server, id), 1);
     assert_eq!(big_job_state(&server, id), "buried");
+}
+
+/// Producers and the worker through mixed faults and a restart, as every
+/// adapter runs it: see `mixed_faults::mixed_faults_with_seed`.
+#[test]
+fn mixed_faults_lose_no_confirmed_job() {
+    use beanstalk_test_support::worker_suite::mixed_faults;
+    mixed_faults::mixed_faults_lose_no_confirmed_job::<soak::BlockingClients>();
 }

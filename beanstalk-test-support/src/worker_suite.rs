@@ -10,6 +10,10 @@
 //! ([`Reconnect::sleep`](proto::reconnecting::Reconnect::sleep)), and the
 //! worker runs side by side with the test's steps in one future, so no
 //! runtime's spawn is needed.
+//!
+//! [`mixed_faults`] runs producers and a worker together through a fault
+//! schedule; the macro expands it too, and the blocking adapter runs it
+//! with threads of its own ([`mixed_faults::SoakClients`]).
 
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
@@ -26,6 +30,8 @@ use proto::worker::{CounterSnapshot, Counters, Outcome, Pool, Shutdown, WorkerJo
 use proto::{AsyncCommands, Error, PutOptions};
 
 use crate::{FaultPlan, FaultProxy, ScriptedServer, Server};
+
+pub mod mixed_faults;
 
 /// Waits up to `limit` for the counters to satisfy `done`.
 async fn wait_for<C: WorkerRuntime>(
@@ -968,6 +974,21 @@ macro_rules! worker_suite {
             shutdown_ends_a_slot_retrying_for_its_jobs_stats,
             a_slot_refused_its_watch_subscribes_again,
         );
+
+        /// Producers and the worker through mixed faults and a restart:
+        /// see `mixed_faults::mixed_faults_with_seed`.
+        #[test]
+        fn mixed_faults_lose_no_confirmed_job() {
+            struct Runtime;
+            impl $crate::worker_suite::mixed_faults::BlockOn for Runtime {
+                fn block_on<F: ::std::future::Future>(future: F) -> F::Output {
+                    ($block_on)(future)
+                }
+            }
+            $crate::worker_suite::mixed_faults::mixed_faults_lose_no_confirmed_job::<
+                $crate::worker_suite::mixed_faults::AsyncClients<$client, Runtime>,
+            >();
+        }
     };
     (@tests $client:ty, $block_on:expr, $($name:ident),* $(,)?) => {
         $(
