@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
 use beanstalk_blocking::worker::{Shutdown, Worker, WorkerJob};
-use beanstalk_blocking::{Commands, PutOptions, ReconnectingClient};
+use beanstalk_blocking::{Commands, ReconnectingClient};
 use beanstalk_test_support::worker_suite::mixed_faults::{Plan, Report, Running, SoakClients};
 
 /// Producers on threads of their own, and a `Worker` (one thread per
@@ -49,10 +49,10 @@ fn run(plan: &Plan, worker: Worker, stop: &AtomicBool, shutdown: &Shutdown) -> R
                 .expect("spawn a producer");
         }
         let handler = {
-            let (ledger, work) = (Arc::clone(&plan.ledger), plan.work);
+            let plan = plan.clone();
             move |job: WorkerJob| {
-                ledger.record_handled(job.body());
-                thread::sleep(work);
+                plan.ledger.record_handled(job.body());
+                thread::sleep(plan.work_for(job.body()));
                 Ok::<(), String>(())
             }
         };
@@ -78,7 +78,7 @@ fn produce(plan: &Plan, producer: usize, stop: &AtomicBool) {
             break;
         }
         let body = plan.body(producer, n);
-        let put = client.put(body.clone(), PutOptions::default());
+        let put = client.put(body.clone(), plan.put_options(n));
         plan.ledger.record_put(body, &put);
         thread::sleep(plan.put_pause);
     }

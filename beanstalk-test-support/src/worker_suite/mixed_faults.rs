@@ -85,6 +85,12 @@ pub struct Plan {
     pub put_pause: Duration,
     /// How long the handler works on a job.
     pub work: Duration,
+    /// Every `slow_every`-th put of a producer (0: none) is a job with a
+    /// TTR of 2 s that the handler works on for `slow_work`, long enough
+    /// for the worker to touch it (every 2/3 s) through the faults.
+    pub slow_every: u64,
+    /// How long the handler works on a slow job.
+    pub slow_work: Duration,
     /// The worker's shutdown grace period.
     pub grace: Duration,
     /// Where puts and handled jobs are written down.
@@ -95,6 +101,34 @@ impl Plan {
     /// The body of producer `producer`'s `n`-th put: unique in the run.
     pub fn body(&self, producer: usize, n: u64) -> String {
         format!("p{producer}-{n}")
+    }
+
+    /// The options of producer `producer`'s `n`-th put: the defaults (a TTR
+    /// of 60 s), or a TTR of 2 s for a slow job.
+    pub fn put_options(&self, n: u64) -> PutOptions {
+        if self.is_slow(n) {
+            PutOptions::default().ttr(2)
+        } else {
+            PutOptions::default()
+        }
+    }
+
+    /// How long the handler works on the job with this body.
+    pub fn work_for(&self, body: &[u8]) -> Duration {
+        let n = std::str::from_utf8(body)
+            .ok()
+            .and_then(|body| body.rsplit('-').next())
+            .and_then(|n| n.parse().ok());
+        if n.is_some_and(|n| self.is_slow(n)) {
+            self.slow_work
+        } else {
+            self.work
+        }
+    }
+
+    fn is_slow(&self, n: u64) -> bool {
+        // Not the first put: the warm-up would wait for it.
+        self.slow_every > 0 && n % self.slow_every == self.slow_every / 2
     }
 
     /// The producers' reconnect policy: the default, as the README
@@ -273,13 +307,14 @@ pub trait SoakClients {
     ///
     /// Producer `p` connects with the adapter's `ReconnectingClient`
     /// (`plan.options`, [`Plan::producer_policy`]), uses `plan.tube`, then
-    /// puts [`Plan::body`]`(p, 0)`, `(p, 1)`, ... with default
-    /// [`PutOptions`], each noted with [`Ledger::record_put`], pausing
+    /// puts [`Plan::body`]`(p, n)` for `n` = 0, 1, ... with
+    /// [`Plan::put_options`]`(n)`, each noted with [`Ledger::record_put`], pausing
     /// `plan.put_pause` after each, until told to stop; it then drops its
     /// client and calls [`Ledger::producer_finished`]. The worker watches
     /// `plan.tube` with `plan.options` and `plan.grace`; its handler calls
-    /// [`Ledger::record_handled`] with the body, works `plan.work`, and
-    /// succeeds (the worker deletes the job).
+    /// [`Ledger::record_handled`] with the body, works
+    /// [`Plan::work_for`] the body, and succeeds (the worker deletes the
+    /// job).
     fn start(plan: Plan) -> Running;
 }
 
@@ -334,9 +369,10 @@ async fn run_async<C: WorkerRuntime, R: BlockOn>(
         .build()
         .expect("a valid worker");
     let handler = {
-        let (ledger, work) = (Arc::clone(&plan.ledger), plan.work);
+        let plan = plan.clone();
         move |job: WorkerJob| {
-            let ledger = Arc::clone(&ledger);
+            let ledger = Arc::clone(&plan.ledger);
+            let work = plan.work_for(job.body());
             async move {
                 ledger.record_handled(job.body());
                 C::sleep(work).await;
@@ -384,7 +420,7 @@ async fn produce<C: WorkerRuntime>(plan: &Plan, producer: usize, stop: Shutdown)
             break;
         }
         let body = plan.body(producer, n);
-        let put = client.put(body.clone(), PutOptions::default()).await;
+        let put = client.put(body.clone(), plan.put_options(n)).await;
         plan.ledger.record_put(body, &put);
         if race(stop.triggered(), C::sleep(plan.put_pause)).await {
             break;
@@ -634,10 +670,12 @@ pub fn mixed_faults_with_seed<A: SoakClients>(seed: u64) -> Summary {
         url: proxy.url(),
         tube: "soak".into(),
         producers: 2,
-        slots: 3,
+        slots: 4,
         options: Options::default().read_timeout(READ_TIMEOUT),
         put_pause: Duration::from_millis(8),
         work: Duration::from_millis(2),
+        slow_every: 200,
+        slow_work: Duration::from_millis(1200),
         grace: Duration::from_secs(2),
         ledger: Arc::clone(&ledger),
     };
@@ -718,6 +756,7 @@ pub fn mixed_faults_with_seed<A: SoakClients>(seed: u64) -> Summary {
     // Drain: the worker handles every confirmed job and empties the tube.
     let drained = wait_until(DRAIN_LIMIT, || {
         let handled = ledger.handled();
+
         puts.confirmed.iter().all(|body| handled.contains_key(body))
             && tube_counts(&server, "soak").values().all(|&n| n == 0)
     });
@@ -981,6 +1020,8 @@ fn warm_up<A: SoakClients>() {
         options: Options::default(),
         put_pause: Duration::from_millis(1),
         work: Duration::ZERO,
+        slow_every: 0,
+        slow_work: Duration::ZERO,
         grace: Duration::from_secs(1),
         ledger: Arc::clone(&ledger),
     };
