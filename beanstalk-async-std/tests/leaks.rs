@@ -37,3 +37,7 @@ fn mixed_faults_leave_nothing_behind() {
     #[cfg(feature = "async-std")]
     mixed_faults::mixed_faults_leave_nothing_behind::<AsyncClients<Client, AsyncStd>>(Count::Fds);
 }
+
+#[global_allocator]
+static COUNTER: beanstalk_test_support::large_allocations::LargeAllocationCounter =
+    beanstalk_test_support::large_allocations::LargeAllocationCounter;

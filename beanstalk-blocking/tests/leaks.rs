@@ -12,3 +12,7 @@ fn mixed_faults_leave_nothing_behind() {
     use beanstalk_test_support::worker_suite::mixed_faults::{self, Count};
     mixed_faults::mixed_faults_leave_nothing_behind::<soak::BlockingClients>(Count::FdsAndThreads);
 }
+
+#[global_allocator]
+static COUNTER: beanstalk_test_support::large_allocations::LargeAllocationCounter =
+    beanstalk_test_support::large_allocations::LargeAllocationCounter;

@@ -38,3 +38,7 @@ fn mixed_faults_leave_nothing_behind() {
         Count::Fds,
     );
 }
+
+#[global_allocator]
+static COUNTER: beanstalk_test_support::large_allocations::LargeAllocationCounter =
+    beanstalk_test_support::large_allocations::LargeAllocationCounter;
