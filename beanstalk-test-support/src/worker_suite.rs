@@ -63,6 +63,24 @@ fn fast_reconnect() -> Backoff {
     Backoff::new(Duration::from_millis(5), Duration::from_millis(100))
 }
 
+/// Runs `worker` with a handler that succeeds at once until it has
+/// handled `succeeded` jobs (failing the test after `limit`), then shuts
+/// it down; its totals.
+async fn run_until_succeeded<C: WorkerRuntime>(
+    worker: Pool<C>,
+    succeeded: u64,
+    limit: Duration,
+) -> CounterSnapshot {
+    let counters = worker.counters();
+    let shutdown = Shutdown::new();
+    let handler = |_job: WorkerJob| async { Ok::<(), String>(()) };
+    alongside(worker.run(handler, shutdown.clone()), async {
+        wait_for::<C>(&counters, limit, |c| c.succeeded == succeeded).await;
+        shutdown.trigger();
+    })
+    .await
+}
+
 /// Runs the worker and the test's `steps` side by side until both are
 /// done: the steps trigger the shutdown, the worker returns its totals.
 async fn alongside<S: Future<Output = ()>>(
@@ -654,14 +672,7 @@ pub async fn worker_keeps_consuming_from_a_draining_server<C: WorkerRuntime>() {
         .concurrency(2)
         .build()
         .unwrap();
-    let counters = worker.counters();
-    let shutdown = Shutdown::new();
-    let handler = |_job: WorkerJob| async { Ok::<(), String>(()) };
-    let totals = alongside(worker.run(handler, shutdown.clone()), async {
-        wait_for::<C>(&counters, Duration::from_secs(3), |c| c.succeeded == 20).await;
-        shutdown.trigger();
-    })
-    .await;
+    let totals = run_until_succeeded(worker, 20, Duration::from_secs(3)).await;
     assert_eq!((totals.reconnects, totals.lost), (0, 0));
     assert!(matches!(
         put.put("y", PutOptions::default()).await,
@@ -683,14 +694,7 @@ pub async fn a_job_past_the_workers_limit_is_buried_and_holds_up_no_other<C: Wor
         .reconnect_backoff(fast_reconnect())
         .build()
         .unwrap();
-    let counters = worker.counters();
-    let shutdown = Shutdown::new();
-    let handler = |_job: WorkerJob| async { Ok::<(), String>(()) };
-    let totals = alongside(worker.run(handler, shutdown.clone()), async {
-        wait_for::<C>(&counters, Duration::from_secs(3), |c| c.succeeded == 1).await;
-        shutdown.trigger();
-    })
-    .await;
+    let totals = run_until_succeeded(worker, 1, Duration::from_secs(3)).await;
     assert_eq!(
         (
             totals.reserved,
@@ -806,14 +810,7 @@ pub fn server_out_of_memory_at_the_first_watch() -> ScriptedServer {
 pub async fn a_slot_refused_its_watch_subscribes_again<C: WorkerRuntime>() {
     let server = server_out_of_memory_at_the_first_watch();
     let worker = Pool::<C>::builder(&server.url()).tube("t").build().unwrap();
-    let counters = worker.counters();
-    let shutdown = Shutdown::new();
-    let handler = |_job: WorkerJob| async { Ok::<(), String>(()) };
-    let totals = alongside(worker.run(handler, shutdown.clone()), async {
-        wait_for::<C>(&counters, Duration::from_secs(3), |c| c.succeeded == 1).await;
-        shutdown.trigger();
-    })
-    .await;
+    let totals = run_until_succeeded(worker, 1, Duration::from_secs(3)).await;
     assert_eq!((totals.reserved, totals.succeeded), (1, 1));
 }
 
@@ -841,14 +838,7 @@ pub fn server_always_deadline_soon() -> ScriptedServer {
 pub async fn a_job_with_an_impossible_ttr_is_handled<C: WorkerRuntime>() {
     let server = server_with_an_impossible_ttr();
     let worker = Pool::<C>::builder(&server.url()).tube("t").build().unwrap();
-    let counters = worker.counters();
-    let shutdown = Shutdown::new();
-    let handler = |_job: WorkerJob| async { Ok::<(), String>(()) };
-    let totals = alongside(worker.run(handler, shutdown.clone()), async {
-        wait_for::<C>(&counters, Duration::from_secs(2), |c| c.succeeded == 1).await;
-        shutdown.trigger();
-    })
-    .await;
+    let totals = run_until_succeeded(worker, 1, Duration::from_secs(2)).await;
     assert_eq!((totals.reserved, totals.succeeded, totals.lost), (1, 1, 0));
 }
 
