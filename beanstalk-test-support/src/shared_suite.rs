@@ -97,11 +97,26 @@ pub async fn a_delivered_command_is_late_while_a_later_put_still_leaves<A: Share
         .delay(Direction::Upstream, Duration::from_millis(10))
         .stall_after(Direction::Downstream, 0);
     let proxy = FaultProxy::start(&server.addr(), plan);
+    stats_late_while_a_later_put_leaves::<A>(&proxy.url(), Duration::from_millis(2200), 4 << 20)
+        .await;
+    drop(server);
+}
+
+/// The scenario of [`a_delivered_command_is_late_while_a_later_put_still_leaves`]
+/// and its Unix socket twin: through the link at `url`, a
+/// `stats` fails with a timeout within `late_within` while another
+/// caller's put of `put_len` bytes still leaves behind it.
+async fn stats_late_while_a_later_put_leaves<A: SharedAdapter>(
+    url: &str,
+    late_within: Duration,
+    put_len: usize,
+) {
+    use crate::conformance::LARGE_JOB_LIMIT;
     let options = Options::default()
         .read_timeout(Duration::from_secs(1))
         .write_timeout(Duration::from_secs(5))
         .max_job_size(LARGE_JOB_LIMIT);
-    let client = A::connect_with(&proxy.url(), options)
+    let client = A::connect_with(url, options)
         .await
         .expect("shared handle connects");
     let started = Instant::now();
@@ -111,19 +126,18 @@ pub async fn a_delivered_command_is_late_while_a_later_put_still_leaves<A: Share
         let waited = started.elapsed();
         assert!(matches!(stats, Err(Error::Timeout(_))), "{stats:?}");
         assert!(
-            waited < Duration::from_millis(2200),
+            waited < late_within,
             "the stats reply waited {waited:?} for the put's bytes"
         );
     };
     let put = async move {
-        let _ = second.put(vec![b'x'; 4 << 20], PutOptions::default()).await;
+        let _ = second.put(vec![b'x'; put_len], PutOptions::default()).await;
     };
     all(vec![
         Box::pin(stats) as Pin<Box<dyn Future<Output = ()> + Send>>,
         Box::pin(put),
     ])
     .await;
-    drop(server);
 }
 
 /// [`a_large_put_on_a_slow_but_steady_link_does_not_time_out`] on a Unix
@@ -153,37 +167,11 @@ pub async fn a_delivered_command_is_late_while_a_later_put_still_leaves_on_a_uni
     A: SharedAdapter,
 >() {
     use crate::conformance::{
-        LARGE_JOB_LIMIT, UNIX_LATER_PUT, UNIX_STATS_LATE_WITHIN, unix_link_delivering_no_reply,
+        UNIX_LATER_PUT, UNIX_STATS_LATE_WITHIN, unix_link_delivering_no_reply,
     };
     let (server, proxy) = unix_link_delivering_no_reply();
-    let options = Options::default()
-        .read_timeout(Duration::from_secs(1))
-        .write_timeout(Duration::from_secs(5))
-        .max_job_size(LARGE_JOB_LIMIT);
-    let client = A::connect_with(&proxy.url(), options)
-        .await
-        .expect("shared handle connects");
-    let started = Instant::now();
-    let (mut first, mut second) = (client.clone(), client.clone());
-    let stats = async move {
-        let stats = first.stats().await;
-        let waited = started.elapsed();
-        assert!(matches!(stats, Err(Error::Timeout(_))), "{stats:?}");
-        assert!(
-            waited < UNIX_STATS_LATE_WITHIN,
-            "the stats reply waited {waited:?} for the put's bytes"
-        );
-    };
-    let put = async move {
-        let _ = second
-            .put(vec![b'x'; UNIX_LATER_PUT], PutOptions::default())
-            .await;
-    };
-    all(vec![
-        Box::pin(stats) as Pin<Box<dyn Future<Output = ()> + Send>>,
-        Box::pin(put),
-    ])
-    .await;
+    stats_late_while_a_later_put_leaves::<A>(&proxy.url(), UNIX_STATS_LATE_WITHIN, UNIX_LATER_PUT)
+        .await;
     drop(server);
 }
 
