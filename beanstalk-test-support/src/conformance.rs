@@ -1086,27 +1086,40 @@ pub async fn a_delivered_command_is_late_while_later_ones_still_leave<A: Adapter
         .delay(Direction::Upstream, Duration::from_millis(10))
         .stall_after(Direction::Downstream, 0);
     let proxy = FaultProxy::start(&server.addr(), plan);
+    // The flush of the put (what the send buffer did not take at once)
+    // plus one read timeout; the whole drain is about 2.5 s.
+    stats_late_while_a_later_put_leaves::<A>(&proxy.url(), Duration::from_millis(2200), 4 << 20)
+        .await;
+    drop(server);
+}
+
+/// The scenario of [`a_delivered_command_is_late_while_later_ones_still_leave`]
+/// and its Unix socket twin: through the link at `url`, a `stats` and a
+/// put of `put_len` bytes behind it are sent, and the `stats` fails with
+/// a timeout within `late_within`.
+async fn stats_late_while_a_later_put_leaves<A: Adapter>(
+    url: &str,
+    late_within: Duration,
+    put_len: usize,
+) {
     let settings = Settings {
         read_timeout: Duration::from_secs(1),
         write_timeout: Duration::from_secs(5),
         max_job_size: LARGE_JOB_LIMIT,
         ..Settings::default()
     };
-    let mut client = connect_with::<A>(&proxy.url(), settings).await;
+    let mut client = connect_with::<A>(url, settings).await;
     A::send(&mut client, &cmd::Stats).unwrap();
-    let put = cmd::Put::new(vec![b'x'; 4 << 20], opts()).unwrap();
+    let put = cmd::Put::new(vec![b'x'; put_len], opts()).unwrap();
     A::send(&mut client, &put).unwrap();
     let started = Instant::now();
     let stats = A::recv(&mut client).await;
     let waited = started.elapsed();
     assert!(matches!(stats, Err(Error::Timeout(_))), "{stats:?}");
-    // The flush of the put (what the send buffer did not take at once)
-    // plus one read timeout; the whole drain is about 2.5 s.
     assert!(
-        waited < Duration::from_millis(2200),
+        waited < late_within,
         "the stats reply waited {waited:?} for the put's bytes"
     );
-    drop(server);
 }
 
 /// [`a_delivered_command_is_late_while_later_ones_still_leave`] on a Unix
@@ -1122,26 +1135,10 @@ pub async fn a_delivered_command_is_late_while_later_ones_still_leave_on_a_unix_
     A: Adapter,
 >() {
     let (server, proxy) = unix_link_delivering_no_reply();
-    let settings = Settings {
-        read_timeout: Duration::from_secs(1),
-        write_timeout: Duration::from_secs(5),
-        max_job_size: LARGE_JOB_LIMIT,
-        ..Settings::default()
-    };
-    let mut client = connect_with::<A>(&proxy.url(), settings).await;
-    A::send(&mut client, &cmd::Stats).unwrap();
-    let put = cmd::Put::new(vec![b'x'; UNIX_LATER_PUT], opts()).unwrap();
-    A::send(&mut client, &put).unwrap();
-    let started = Instant::now();
-    let stats = A::recv(&mut client).await;
-    let waited = started.elapsed();
-    assert!(matches!(stats, Err(Error::Timeout(_))), "{stats:?}");
     // One read timeout: the send buffer takes the put at once. (Extended
     // once at 1 s, the deadline would pass again at 2 s.)
-    assert!(
-        waited < UNIX_STATS_LATE_WITHIN,
-        "the stats reply waited {waited:?} for the put's bytes"
-    );
+    stats_late_while_a_later_put_leaves::<A>(&proxy.url(), UNIX_STATS_LATE_WITHIN, UNIX_LATER_PUT)
+        .await;
     drop(server);
 }
 
