@@ -69,15 +69,7 @@ mod connect {
                 Endpoint::Unix(path) => within(timeout, "connect", unix(runtime, path))
                     .await
                     .map(Self),
-                #[cfg(not(unix))]
-                Endpoint::Unix(_) => Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "Unix domain sockets need a Unix platform",
-                )),
-                _ => Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "unsupported endpoint",
-                )),
+                _ => Err(endpoint.unsupported_here()),
             }
         }
     }

@@ -45,15 +45,7 @@ impl Stream {
             }
             #[cfg(unix)]
             Endpoint::Unix(path) => connect_unix(path, timeout).map(Self::Unix),
-            #[cfg(not(unix))]
-            Endpoint::Unix(_) => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "Unix domain sockets need a Unix platform",
-            )),
-            _ => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "unsupported endpoint",
-            )),
+            _ => Err(endpoint.unsupported_here()),
         }
     }
 

@@ -71,6 +71,26 @@ impl Endpoint {
             _ => DEFAULT_ADDRESS.parse(),
         }
     }
+
+    /// The error a connect helper returns for an endpoint this build
+    /// cannot reach: a Unix socket path off Unix, or a kind of endpoint
+    /// newer than the adapter. Adapters match the kinds they connect to
+    /// and send every other one here, so the message is the same in all.
+    ///
+    /// ```
+    /// use beanstalk_proto::Endpoint;
+    ///
+    /// let error = Endpoint::unix("/run/beanstalkd.sock").unsupported_here();
+    /// assert_eq!(error.kind(), std::io::ErrorKind::Unsupported);
+    /// ```
+    #[cfg(feature = "std")]
+    pub fn unsupported_here(&self) -> std::io::Error {
+        let reason = match self {
+            Self::Unix(_) => "Unix domain sockets need a Unix platform",
+            Self::Tcp { .. } => "unsupported endpoint",
+        };
+        std::io::Error::new(std::io::ErrorKind::Unsupported, reason)
+    }
 }
 
 /// An address that could not be parsed.

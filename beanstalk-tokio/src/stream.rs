@@ -69,15 +69,7 @@ impl Stream {
                 .await
                 .map_err(|_| timed_out("connect"))?
                 .map(Self::Unix),
-            #[cfg(not(unix))]
-            Endpoint::Unix(_) => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "Unix domain sockets need a Unix platform",
-            )),
-            _ => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "unsupported endpoint",
-            )),
+            _ => Err(endpoint.unsupported_here()),
         }
     }
 }
