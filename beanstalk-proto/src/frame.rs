@@ -477,15 +477,19 @@ fn numeric_head(
 /// [`MAX_SERVER_JOB_SIZE`](crate::config::MAX_SERVER_JOB_SIZE)), which
 /// only a broken peer sends.
 pub(crate) fn oversized_job_head(buf: &[u8]) -> Option<(Head<'static>, u64, u64, usize)> {
+    // The general parser, which reported the line too large: the single
+    // pass stops at 19 digits, and an id takes up to 20 (a job past the
+    // cap with id 10^19 or more broke the connection).
+    let line_len = find_line_end(buf).ok()??;
+    let line = buf.get(..line_len.checked_sub(2)?)?;
+    let ceiling = usize::try_from(crate::config::MAX_SERVER_JOB_SIZE).unwrap_or(usize::MAX);
     // The head's length stays 0: no body is kept.
-    let (head, id, len, line_len) = match parse_numbers_after(buf, b"RESERVED ") {
-        Some(([id, len], line_len)) => (Head::Reserved { id, len: 0 }, id, len, line_len),
-        None => {
-            let ([id, len], line_len) = parse_numbers_after(buf, b"FOUND ")?;
-            (Head::Found { id, len: 0 }, id, len, line_len)
-        }
+    let (head, id, len) = match parse_line(line, &Limits::with_max_job_body(ceiling)).ok()? {
+        Head::Reserved { id, len } => (Head::Reserved { id, len: 0 }, id, len),
+        Head::Found { id, len } => (Head::Found { id, len: 0 }, id, len),
+        _ => return None,
     };
-    (len <= u64::from(crate::config::MAX_SERVER_JOB_SIZE)).then_some((head, id, len, line_len))
+    Some((head, id, u64::try_from(len).ok()?, line_len))
 }
 
 /// `N` numbers after `prefix` (a reply word and a space), separated by

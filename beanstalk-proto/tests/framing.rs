@@ -829,3 +829,38 @@ fn a_hand_made_frame_past_usize_has_no_body() {
     };
     assert_eq!(frame.body(b"RESERVED 1 1\r\nx\r\n"), None);
 }
+
+#[test]
+fn a_job_past_the_cap_with_any_id_the_line_parser_takes_is_dropped() {
+    // Ids are u64s: the general parser takes all 20 digits of the largest
+    // (and leading zeros), under the cap and over it alike.
+    for (line, id) in [
+        (&b"RESERVED 18446744073709551615 65536\r\n"[..], u64::MAX),
+        (
+            b"RESERVED 10000000000000000000 65536\r\n",
+            10_000_000_000_000_000_000,
+        ),
+        (b"RESERVED 7 00000000000000000065536\r\n", 7),
+    ] {
+        let mut conn = with_in_flight(&reserve());
+        conn.send(&cmd::Delete::new(1), &mut WriteBuf::new())
+            .unwrap();
+        let mut src = BytesMut::from(line);
+        src.extend_from_slice(&vec![b'x'; 65_536]);
+        src.extend_from_slice(b"\r\nDELETED\r\n");
+        assert_eq!(
+            conn.poll_response(&mut src).map(|r| r.map(|(_, r)| r)),
+            Ok(Some(Response::JobTooLarge {
+                id,
+                len: 65_536,
+                max: 65_535
+            })),
+            "{}",
+            String::from_utf8_lossy(line)
+        );
+        assert_eq!(
+            conn.poll_response(&mut src).map(|r| r.map(|(_, r)| r)),
+            Ok(Some(Response::Word(W::Deleted)))
+        );
+    }
+}
