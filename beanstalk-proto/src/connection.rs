@@ -574,11 +574,19 @@ impl Connection {
         // Part of a reply is in: the count of reply bytes still to come
         // leaves it out.
         self.reply_partly_buffered = true;
-        if left > 0 || src.len() < 2 {
+        if left > 0 {
             return Ok(None);
         }
-        if !src.starts_with(b"\r\n") {
+        // As for a body kept: a wrong first trailer byte fails at once.
+        let terminated = match src.get(..2) {
+            Some(trailer) => trailer == b"\r\n",
+            None => src.first().is_none_or(|&byte| byte == b'\r'),
+        };
+        if !terminated {
             return Err(self.fail(ProtocolError::BodyNotTerminated));
+        }
+        if src.len() < 2 {
+            return Ok(None);
         }
         src.advance(2);
         self.skipping = None;

@@ -363,6 +363,12 @@ pub(crate) fn frame_after_line<'a>(
                     max: limits.max_job_body.max(limits.max_yaml_body),
                 })?;
             let Some(frame) = buf.get(..end) else {
+                // A trailer whose first byte is wrong fails now: a peer
+                // that then sends nothing more would otherwise hold the
+                // command until its timeout, or for ever without one.
+                if buf.get(end - 2).is_some_and(|&byte| byte != b'\r') {
+                    return Err(ProtocolError::BodyNotTerminated);
+                }
                 return Ok(Status::Partial);
             };
             if !frame.ends_with(b"\r\n") {

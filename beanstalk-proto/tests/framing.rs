@@ -515,11 +515,34 @@ fn body_must_be_followed_by_crlf() {
     let mut src = BytesMut::from(&b"RESERVED 1 3\r\nabc\r"[..]);
     assert_eq!(conn.poll_response(&mut src), Ok(None));
     assert!(conn.is_open());
-    // Byte by byte, the error comes with the second byte after the body.
-    assert_eq!(
-        fatal_at(&reserve(), b"RESERVED 1 3\r\nabcXY"),
-        (19, ProtocolError::BodyNotTerminated)
-    );
+    // Byte by byte, the error comes with the first wrong byte after the
+    // body: a peer that then stalls does not hold the command.
+    for (input, at) in [
+        (&b"RESERVED 1 3\r\nabcXY"[..], 18),
+        (b"RESERVED 1 3\r\nabc\n\r", 18),
+        (b"RESERVED 1 3\r\nabc\rX", 19),
+    ] {
+        assert_eq!(
+            fatal_at(&reserve(), input),
+            (at, ProtocolError::BodyNotTerminated),
+            "{}",
+            input.escape_ascii()
+        );
+    }
+    // The same after a body past the cap, which is dropped as it comes.
+    let mut input = b"RESERVED 1 65536\r\n".to_vec();
+    input.extend(std::iter::repeat_n(b'x', 65_536));
+    let body_end = input.len();
+    for (trailer, at) in [(&b"X"[..], body_end + 1), (b"\rX", body_end + 2)] {
+        let mut input = input.clone();
+        input.extend_from_slice(trailer);
+        assert_eq!(
+            fatal_at(&reserve(), &input),
+            (at, ProtocolError::BodyNotTerminated),
+            "{}",
+            trailer.escape_ascii()
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------
