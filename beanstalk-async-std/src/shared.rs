@@ -284,6 +284,13 @@ impl SharedClient {
     /// `reserve-with-timeout 0`). As with any timeout, running out closes
     /// the connection for every handle.
     ///
+    /// Unlike the read timeout it replaces (and a `Client`'s
+    /// [`with_timeout`](crate::Client::with_timeout)), it runs from the
+    /// call and does not start again while the command's bytes are still
+    /// leaving the send buffer: it bounds the whole call, sending
+    /// included, so a large put on a slow link needs a `timeout` that
+    /// covers its transfer too.
+    ///
     /// A zero `timeout` is refused with
     /// [`CommandError::ZeroTimeout`](proto::CommandError::ZeroTimeout) before
     /// anything is sent; one below [`MIN_TIMEOUT`](proto::options::MIN_TIMEOUT)

@@ -348,3 +348,29 @@ fn calls_fail_at_once_once_the_drivers_runtime_is_gone() {
         .expect_err("the driver is gone");
     assert!(error.is_connection_error(), "{error}");
 }
+
+/// A handle's own timeout bounds the whole call, sending included: unlike
+/// the read timeout (and a `Client`'s `with_timeout`), it does not start
+/// again while a large put is still leaving through a slow link, which the
+/// rustdoc of `SharedClient::with_timeout` now says.
+#[tokio::test]
+async fn a_call_timeout_counts_while_the_put_still_leaves() {
+    use beanstalk_test_support::conformance::{LARGE_JOB_LIMIT, slow_link_for_large_jobs};
+    let (_server, proxy) = slow_link_for_large_jobs();
+    let options = Options::default().max_job_size(LARGE_JOB_LIMIT);
+    let mut client = SharedClient::connect_with(&proxy.url(), options)
+        .await
+        .unwrap();
+    let body = vec![b'x'; 4 << 20];
+    let started = std::time::Instant::now();
+    let result = client
+        .with_timeout(Duration::from_secs(1))
+        .put(&body[..], PutOptions::default())
+        .await;
+    let waited = started.elapsed();
+    assert!(
+        matches!(result, Err(Error::Timeout(limit)) if limit == Duration::from_secs(1)),
+        "{result:?} after {waited:?}"
+    );
+    assert!(waited < Duration::from_millis(1800), "{waited:?}");
+}
