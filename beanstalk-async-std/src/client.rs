@@ -191,6 +191,10 @@ where
 {
     /// A client over a stream the caller connected: TLS, a tunnel, or any
     /// other `futures-io` stream. Nothing is sent until the first command.
+    /// Not known to be a socket, the stream is not asked what is still
+    /// leaving it: a reply's read timeout does not start again while a
+    /// command's bytes drain after the write (see the crate's "Bringing
+    /// your own stream").
     ///
     /// ```
     /// # smol::block_on(async {

@@ -78,6 +78,16 @@
 //! new stream the caller opened. The client flushes the stream after every
 //! write, so buffering streams such as TLS send at once.
 //!
+//! Such a stream is not known to be a socket, so nothing is asked of the
+//! kernel about it: no receive mark, and no count of the bytes still
+//! leaving its send buffer. A reply's read timeout then does not start
+//! again while a command's bytes drain after the write (a
+//! [`SharedClient`]'s still does while its driver is writing them), so
+//! through a slow link a large put needs a read timeout that covers its
+//! transfer: a 4 MiB put through a 1.6 MB/s link under a 1 s read timeout
+//! goes through a client of the connect helpers in 2.7 s, and fails after
+//! 1.0 s on [`Client::from_stream`] over the same kind of socket.
+//!
 //! ```
 //! # #[cfg(any(feature = "smol", feature = "async-std"))] // uses the connect helpers
 //! # smol::block_on(async {

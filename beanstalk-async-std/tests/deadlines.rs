@@ -92,3 +92,35 @@ fn zero_options_from_a_stream_refuse_pipelines_before_sending() {
         assert_eq!(server.stats_counter("cmd-put"), 0, "nothing was sent");
     });
 }
+
+/// A stream the caller connected is not asked what is still leaving it
+/// (see the crate's "Bringing your own stream"): a large put through a
+/// slow link fails with the read timeout while its bytes still drain,
+/// though the same put goes through a client of the connect helpers (the
+/// conformance suite's
+/// `a_large_put_on_a_slow_but_steady_link_does_not_time_out`).
+#[test]
+fn a_put_through_a_caller_stream_gets_no_time_to_leave() {
+    use beanstalk_async_std::{Client, PutOptions};
+    use beanstalk_test_support::conformance::{LARGE_JOB_LIMIT, slow_link_for_large_jobs};
+    smol::block_on(async {
+        let (_server, proxy) = slow_link_for_large_jobs();
+        let options = Options::default()
+            .read_timeout(Duration::from_secs(1))
+            .write_timeout(Duration::from_secs(2))
+            .max_job_size(LARGE_JOB_LIMIT);
+        let stream = smol::net::TcpStream::connect(proxy.addr()).await.unwrap();
+        let mut client = Client::from_stream(stream, options);
+        let body = vec![b'x'; 4 << 20];
+        let started = Instant::now();
+        let result = client.put(&body[..], PutOptions::default()).await;
+        let waited = started.elapsed();
+        assert!(
+            matches!(result, Err(Error::Timeout(limit)) if limit == Duration::from_secs(1)),
+            "{result:?} after {waited:?}"
+        );
+        // The flush, then one read timeout (extended, it would go through
+        // in about 2.7 s).
+        assert!(waited < Duration::from_millis(2500), "{waited:?}");
+    });
+}
