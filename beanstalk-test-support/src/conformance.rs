@@ -1075,6 +1075,27 @@ pub async fn a_large_put_on_a_slow_but_steady_link_does_not_time_out<A: Adapter>
     drop(server);
 }
 
+/// A write blocked on a full send buffer is woken only once a good part
+/// of it has drained (on TCP, a third or so of up to 4 MB): through a
+/// link slower than that part per write timeout, tokio's client took the
+/// write for stuck though bytes never stopped moving, and a 6 MB put
+/// through a 1.6 MB/s link failed with a 300 ms write timeout after
+/// 0.3 s. While what the kernel holds keeps shrinking, the write waits
+/// again. (The other clients write again when the timeout fires, which
+/// the kernel takes as soon as any room is free.)
+pub async fn a_write_draining_a_full_send_buffer_does_not_time_out<A: Adapter>() {
+    let (server, proxy) = slow_link_for_large_jobs();
+    let settings = Settings {
+        read_timeout: Duration::from_secs(1),
+        write_timeout: Duration::from_millis(300),
+        max_job_size: LARGE_JOB_LIMIT,
+        ..Settings::default()
+    };
+    let mut client = connect_with::<A>(&proxy.url(), settings).await;
+    a_put_goes_through_slowly(&mut client, 6_000_000).await;
+    drop(server);
+}
+
 /// The extension for bytes still leaving belongs to the command they
 /// are part of: a `stats` the server got whole at once, whose reply never
 /// comes, is late one read timeout after the flush, though a large put
@@ -1739,6 +1760,7 @@ macro_rules! conformance_suite {
             a_later_shorter_deadline_holds,
             a_slow_but_steady_write_does_not_time_out,
             a_large_put_on_a_slow_but_steady_link_does_not_time_out,
+            a_write_draining_a_full_send_buffer_does_not_time_out,
             a_delivered_command_is_late_while_later_ones_still_leave,
             a_large_put_on_a_slow_but_steady_unix_socket_does_not_time_out,
             a_delivered_command_is_late_while_later_ones_still_leave_on_a_unix_socket,

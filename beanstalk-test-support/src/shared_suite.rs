@@ -86,6 +86,27 @@ pub async fn a_large_put_on_a_slow_but_steady_link_does_not_time_out<A: SharedAd
     drop(server);
 }
 
+/// A driver's write blocked on a full send buffer is woken only once a
+/// good part of it has drained: through a link slower than that part per
+/// write timeout, tokio's driver took the write for stuck though bytes
+/// never stopped moving (see the conformance suite's
+/// `a_write_draining_a_full_send_buffer_does_not_time_out`).
+pub async fn a_write_draining_a_full_send_buffer_does_not_time_out<A: SharedAdapter>() {
+    use crate::conformance::{
+        LARGE_JOB_LIMIT, a_put_goes_through_slowly, slow_link_for_large_jobs,
+    };
+    let (server, proxy) = slow_link_for_large_jobs();
+    let options = Options::default()
+        .read_timeout(Duration::from_secs(1))
+        .write_timeout(Duration::from_millis(300))
+        .max_job_size(LARGE_JOB_LIMIT);
+    let mut client = A::connect_with(&proxy.url(), options)
+        .await
+        .expect("shared handle connects");
+    a_put_goes_through_slowly(&mut client, 6_000_000).await;
+    drop(server);
+}
+
 /// A `stats` the server got whole at once, whose reply never comes, is
 /// late one read timeout on, though another caller's large put behind it
 /// still leaves (through a slow link that lets no reply back): the bytes
@@ -576,6 +597,7 @@ macro_rules! shared_suite {
             a_refused_use_sends_no_job_to_the_wrong_tube,
             a_reply_held_below_the_read_mark_is_not_taken_for_late,
             a_large_put_on_a_slow_but_steady_link_does_not_time_out,
+            a_write_draining_a_full_send_buffer_does_not_time_out,
             a_delivered_command_is_late_while_a_later_put_still_leaves,
             a_large_put_on_a_slow_but_steady_unix_socket_does_not_time_out,
             a_delivered_command_is_late_while_a_later_put_still_leaves_on_a_unix_socket,

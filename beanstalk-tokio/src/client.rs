@@ -361,6 +361,8 @@ impl Client {
     async fn flush(&mut self) -> Result<(), Error> {
         let timeout = self.options.write_timeout;
         let taking = self.wbuf.has_remaining();
+        // Whether a full send buffer still drains while a write waits.
+        let mut draining = SendProgress::default();
         while self.wbuf.has_remaining() {
             let Some(io) = self.io.as_mut() else {
                 return Err(self.conn.closed_error().into());
@@ -379,9 +381,19 @@ impl Client {
                 }
             };
             match self.watchdog.within(timeout, writing).await {
+                // A writer is woken only once a good part of a full send
+                // buffer drained, which a slow link takes longer than the
+                // timeout to do: while what the kernel holds shrinks, the
+                // write is moving, and waits again. (A stuck one fails a
+                // timeout later: the first count has nothing to compare
+                // with.)
+                None if draining.still_sending(own_unsent(io.unsent_bytes(), 0, 0)) => {}
                 None => return Err(self.fail_timeout(timeout)),
                 Some(Ok(0)) => return Err(self.fail_io(std::io::ErrorKind::WriteZero.into())),
-                Some(Ok(n)) => self.wbuf.advance(n),
+                Some(Ok(n)) => {
+                    self.wbuf.advance(n);
+                    draining = SendProgress::default();
+                }
                 Some(Err(error)) if error.kind() == std::io::ErrorKind::Interrupted => {}
                 Some(Err(error)) => return Err(self.fail_io(error)),
             }

@@ -11,7 +11,7 @@ use proto::mux::{Mux, ReplySlot, ReplyTicket};
 use proto::options::checked_timeout;
 use proto::read_low_water::ReadLowWater;
 use proto::read_size::{MIN_READ, ReadSize};
-use proto::reply_watch::{ReplyWatch, own_unsent};
+use proto::reply_watch::{ReplyWatch, SendProgress, own_unsent};
 use proto::{AsyncExecute, Endpoint, Error, Options, ProtocolError, Request, Tube, WriteBuf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -335,6 +335,8 @@ async fn drive(shared: Arc<Shared>, mut stream: Stream) {
     let mut replies = ReplyWatch::<Instant>::default();
     // The current write must progress by then.
     let mut write_deadline = None;
+    // Whether a full send buffer still drains while the write waits.
+    let mut draining = SendProgress::default();
     // Once every handle is gone, replies still due are awaited this long.
     let mut drain_deadline = None;
     let mut timer = Watchdog::new();
@@ -398,6 +400,7 @@ async fn drive(shared: Arc<Shared>, mut stream: Stream) {
                 Ok(n) => {
                     out.advance(n);
                     write_deadline = deadline_after(options.write_timeout);
+                    draining = SendProgress::default();
                 }
                 Err(error) => {
                     shared.fail(Some(Error::Io(error)));
@@ -419,7 +422,18 @@ async fn drive(shared: Arc<Shared>, mut stream: Stream) {
                     }
                 }
                 let late = if writing.is_some_and(|at| at <= now) {
-                    Some(options.write_timeout)
+                    // A writer is woken only once a good part of a full
+                    // send buffer drained, which a slow link takes longer
+                    // than the timeout to do: while what the kernel holds
+                    // shrinks, the write is moving, and waits again. (A
+                    // stuck one fails a timeout later: the first count has
+                    // nothing to compare with.)
+                    if draining.still_sending(own_unsent(reader.unsent_bytes(), 0, 0)) {
+                        write_deadline = deadline_after(options.write_timeout);
+                        None
+                    } else {
+                        Some(options.write_timeout)
+                    }
                 } else if replies.deadline().is_some_and(|at| at <= now)
                     // The server cannot answer before it has the command:
                     // while its bytes still leave, the wait starts afresh.
