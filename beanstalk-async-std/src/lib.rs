@@ -117,7 +117,9 @@
 //! passes while the command's own bytes still leave the kernel's send
 //! buffer, fewer than when it last passed (Linux; on a Unix socket only
 //! while no command was written after it; see
-//! `proto::reply_watch::own_unsent`). A timeout, an I/O error or a
+//! `proto::reply_watch::own_unsent`); not for a stream you brought
+//! (above), nor under a [`SharedClient`]'s `with_timeout`, which bounds
+//! the whole call. A timeout, an I/O error or a
 //! protocol violation closes the connection for good, and
 //! [`Error::outcome_unknown`] tells whether the command may have taken
 //! effect.

@@ -61,8 +61,11 @@
 //! command.
 //!
 //! # Features
-//! - `std` (default): `std::io::Error` in [`Error`], and vectored-write
-//!   support in [`WriteBuf`].
+//! - `std` (default): `std::io::Error` in [`Error`], vectored-write
+//!   support in [`WriteBuf`], `Endpoint::from_env` (`BEANSTALKD_URL`), the
+//!   async adapters' worker loop (`worker::Pool`, `Slot`, `Handler`,
+//!   `Shutdown`), `mux::reply_slot`, `read_scratch`, and the socket
+//!   queries of `read_low_water` (`SO_RCVLOWAT`, `SIOCOUTQ`).
 //! - `serde`: `Serialize` for the stats types, [`Tube`] and [`TubeList`]
 //!   (stats keys keep the server's names, such as `current-jobs-ready`).
 #![cfg_attr(not(any(test, feature = "std")), no_std)]

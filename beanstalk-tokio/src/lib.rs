@@ -52,7 +52,9 @@
 //! for `reserve-with-timeout`, started again when it passes while the
 //! command's own bytes still leave the kernel's send buffer, fewer than
 //! when it last passed (Linux; on a Unix socket only while no command was
-//! written after it; see `proto::reply_watch::own_unsent`).
+//! written after it; see `proto::reply_watch::own_unsent`). A
+//! [`SharedClient`]'s `with_timeout` is the exception: it bounds the whole
+//! call, sending included.
 //! A timeout, an I/O error or a protocol
 //! violation closes the connection for good, and [`Error::outcome_unknown`]
 //! tells whether the command may have taken effect.
