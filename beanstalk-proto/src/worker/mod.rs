@@ -464,9 +464,14 @@ impl<W> WorkerBuilder<W> {
         self
     }
 
-    /// Checks the address and tube names, and returns the settings.
+    /// Checks the address, the tube names and the timeouts, and returns
+    /// the settings. A zero timeout is refused here
+    /// ([`CommandError::ZeroTimeout`](crate::CommandError::ZeroTimeout)):
+    /// every slot's connect would refuse it, and the slots would retry
+    /// for ever without reserving a job.
     pub fn settings(self) -> Result<WorkerSettings, Error> {
         let endpoint = self.address.parse()?;
+        let options = self.options.checked()?;
         let mut tubes = Vec::new();
         for name in &self.tubes {
             let tube = Tube::new(name)?;
@@ -479,7 +484,7 @@ impl<W> WorkerBuilder<W> {
         }
         Ok(WorkerSettings {
             endpoint,
-            options: self.options,
+            options,
             tubes,
             concurrency: self.concurrency,
             failure: self.failure,
@@ -491,7 +496,8 @@ impl<W> WorkerBuilder<W> {
 }
 
 impl<W: FromWorkerSettings> WorkerBuilder<W> {
-    /// Checks the address and tube names, and makes the worker.
+    /// Checks the address, the tube names and the timeouts (see
+    /// [`settings`](Self::settings)), and makes the worker.
     pub fn build(self) -> Result<W, Error> {
         self.settings().map(W::from_settings)
     }
@@ -640,6 +646,36 @@ mod tests {
         JobStats::parse(Bytes::from(alloc::format!(
             "---\nreserves: {reserves}\nreleases: {releases}\n"
         )))
+    }
+
+    #[test]
+    fn a_zero_timeout_is_refused_when_the_worker_is_built() {
+        for (options, which) in [
+            (Options::default().read_timeout(Duration::ZERO), "read"),
+            (Options::default().write_timeout(Duration::ZERO), "write"),
+            (
+                Options::default().connect_timeout(Duration::ZERO),
+                "connect",
+            ),
+        ] {
+            let built = WorkerBuilder::<()>::new("127.0.0.1")
+                .options(options)
+                .settings();
+            assert!(
+                matches!(
+                    built,
+                    Err(Error::Command(crate::CommandError::ZeroTimeout { which: w })) if w == which
+                ),
+                "{which}: {built:?}"
+            );
+        }
+        // Below the floor is not zero: it waits the floor.
+        let tiny = Options::default().read_timeout(Duration::from_nanos(1));
+        let settings = WorkerBuilder::<()>::new("127.0.0.1")
+            .options(tiny)
+            .settings()
+            .unwrap();
+        assert_eq!(settings.options.read_timeout, crate::options::MIN_TIMEOUT);
     }
 
     #[test]
