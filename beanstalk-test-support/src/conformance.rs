@@ -1064,15 +1064,21 @@ pub async fn a_later_shorter_deadline_holds<A: Adapter>() {
 /// timeout bounds how long nothing moves.
 pub async fn a_large_put_on_a_slow_but_steady_link_does_not_time_out<A: Adapter>() {
     let (server, proxy) = slow_link_for_large_jobs();
+    slow_put_goes_through::<A>(&proxy.url(), Duration::from_secs(2), 4 << 20).await;
+    drop(server);
+}
+
+/// Through the slow link at `url`, a client with a 1 s read timeout and
+/// `write_timeout` puts `bytes`: it goes through, slowly.
+async fn slow_put_goes_through<A: Adapter>(url: &str, write_timeout: Duration, bytes: usize) {
     let settings = Settings {
         read_timeout: Duration::from_secs(1),
-        write_timeout: Duration::from_secs(2),
+        write_timeout,
         max_job_size: LARGE_JOB_LIMIT,
         ..Settings::default()
     };
-    let mut client = connect_with::<A>(&proxy.url(), settings).await;
-    a_large_put_goes_through(&mut client).await;
-    drop(server);
+    let mut client = connect_with::<A>(url, settings).await;
+    a_put_goes_through_slowly(&mut client, bytes).await;
 }
 
 /// A write blocked on a full send buffer is woken only once a good part
@@ -1085,14 +1091,7 @@ pub async fn a_large_put_on_a_slow_but_steady_link_does_not_time_out<A: Adapter>
 /// the kernel takes as soon as any room is free.)
 pub async fn a_write_draining_a_full_send_buffer_does_not_time_out<A: Adapter>() {
     let (server, proxy) = slow_link_for_large_jobs();
-    let settings = Settings {
-        read_timeout: Duration::from_secs(1),
-        write_timeout: Duration::from_millis(300),
-        max_job_size: LARGE_JOB_LIMIT,
-        ..Settings::default()
-    };
-    let mut client = connect_with::<A>(&proxy.url(), settings).await;
-    a_put_goes_through_slowly(&mut client, 6_000_000).await;
+    slow_put_goes_through::<A>(&proxy.url(), Duration::from_millis(300), 6_000_000).await;
     drop(server);
 }
 
@@ -1167,14 +1166,7 @@ pub async fn a_delivered_command_is_late_while_later_ones_still_leave_on_a_unix_
 /// socket ([`slow_unix_link_for_large_jobs`]).
 pub async fn a_large_put_on_a_slow_but_steady_unix_socket_does_not_time_out<A: Adapter>() {
     let (server, proxy) = slow_unix_link_for_large_jobs();
-    let settings = Settings {
-        read_timeout: Duration::from_secs(1),
-        write_timeout: Duration::from_secs(2),
-        max_job_size: LARGE_JOB_LIMIT,
-        ..Settings::default()
-    };
-    let mut client = connect_with::<A>(&proxy.url(), settings).await;
-    a_put_goes_through_slowly(&mut client, UNIX_LARGE_PUT).await;
+    slow_put_goes_through::<A>(&proxy.url(), Duration::from_secs(2), UNIX_LARGE_PUT).await;
     drop(server);
 }
 
