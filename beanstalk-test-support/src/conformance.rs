@@ -1230,14 +1230,6 @@ pub fn slow_link_for_large_jobs() -> (Server, FaultProxy) {
     (server, proxy)
 }
 
-/// Puts 4 MB through `client` and checks that it went through, slowly.
-///
-/// # Panics
-/// If the put fails, or takes under a second (the link was not slow).
-pub async fn a_large_put_goes_through<C: AsyncCommands>(client: &mut C) {
-    a_put_goes_through_slowly(client, 4 << 20).await;
-}
-
 /// Puts `bytes` through `client` and checks that it went through, slowly.
 ///
 /// # Panics

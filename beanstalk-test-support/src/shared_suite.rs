@@ -73,17 +73,23 @@ async fn connect<A: SharedAdapter>(address: &str, read_timeout: Duration) -> A::
 /// 1 s read timeout while they were still leaving (see the conformance
 /// suite's `a_large_put_on_a_slow_but_steady_link_does_not_time_out`).
 pub async fn a_large_put_on_a_slow_but_steady_link_does_not_time_out<A: SharedAdapter>() {
-    use crate::conformance::{LARGE_JOB_LIMIT, a_large_put_goes_through, slow_link_for_large_jobs};
-    let (server, proxy) = slow_link_for_large_jobs();
+    let (server, proxy) = crate::conformance::slow_link_for_large_jobs();
+    slow_put_goes_through::<A>(&proxy.url(), Duration::from_secs(2), 4 << 20).await;
+    drop(server);
+}
+
+/// Through the slow link at `url`, a shared handle with a 1 s read timeout
+/// and `write_timeout` puts `bytes`: it goes through, slowly.
+async fn slow_put_goes_through<A: SharedAdapter>(url: &str, write_timeout: Duration, bytes: usize) {
+    use crate::conformance::{LARGE_JOB_LIMIT, a_put_goes_through_slowly};
     let options = Options::default()
         .read_timeout(Duration::from_secs(1))
-        .write_timeout(Duration::from_secs(2))
+        .write_timeout(write_timeout)
         .max_job_size(LARGE_JOB_LIMIT);
-    let mut client = A::connect_with(&proxy.url(), options)
+    let mut client = A::connect_with(url, options)
         .await
         .expect("shared handle connects");
-    a_large_put_goes_through(&mut client).await;
-    drop(server);
+    a_put_goes_through_slowly(&mut client, bytes).await;
 }
 
 /// A driver's write blocked on a full send buffer is woken only once a
@@ -92,18 +98,8 @@ pub async fn a_large_put_on_a_slow_but_steady_link_does_not_time_out<A: SharedAd
 /// never stopped moving (see the conformance suite's
 /// `a_write_draining_a_full_send_buffer_does_not_time_out`).
 pub async fn a_write_draining_a_full_send_buffer_does_not_time_out<A: SharedAdapter>() {
-    use crate::conformance::{
-        LARGE_JOB_LIMIT, a_put_goes_through_slowly, slow_link_for_large_jobs,
-    };
-    let (server, proxy) = slow_link_for_large_jobs();
-    let options = Options::default()
-        .read_timeout(Duration::from_secs(1))
-        .write_timeout(Duration::from_millis(300))
-        .max_job_size(LARGE_JOB_LIMIT);
-    let mut client = A::connect_with(&proxy.url(), options)
-        .await
-        .expect("shared handle connects");
-    a_put_goes_through_slowly(&mut client, 6_000_000).await;
+    let (server, proxy) = crate::conformance::slow_link_for_large_jobs();
+    slow_put_goes_through::<A>(&proxy.url(), Duration::from_millis(300), 6_000_000).await;
     drop(server);
 }
 
@@ -165,18 +161,9 @@ async fn stats_late_while_a_later_put_leaves<A: SharedAdapter>(
 /// socket (see the conformance suite's
 /// `a_large_put_on_a_slow_but_steady_unix_socket_does_not_time_out`).
 pub async fn a_large_put_on_a_slow_but_steady_unix_socket_does_not_time_out<A: SharedAdapter>() {
-    use crate::conformance::{
-        LARGE_JOB_LIMIT, UNIX_LARGE_PUT, a_put_goes_through_slowly, slow_unix_link_for_large_jobs,
-    };
+    use crate::conformance::{UNIX_LARGE_PUT, slow_unix_link_for_large_jobs};
     let (server, proxy) = slow_unix_link_for_large_jobs();
-    let options = Options::default()
-        .read_timeout(Duration::from_secs(1))
-        .write_timeout(Duration::from_secs(2))
-        .max_job_size(LARGE_JOB_LIMIT);
-    let mut client = A::connect_with(&proxy.url(), options)
-        .await
-        .expect("shared handle connects");
-    a_put_goes_through_slowly(&mut client, UNIX_LARGE_PUT).await;
+    slow_put_goes_through::<A>(&proxy.url(), Duration::from_secs(2), UNIX_LARGE_PUT).await;
     drop(server);
 }
 
